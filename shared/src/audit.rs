@@ -1,0 +1,317 @@
+//! What an auditor checks (PROTOCOL §8).
+//!
+//! > For every block: header fields re-encode to `hash`; `signature`
+//! > verifies under the node's signing key; `prev_hash` equals the previous
+//! > block's `hash` (zero for block 0); the RFC 6962 root over the messages'
+//! > `signature || message` equals `merkle_root`; every message's signature
+//! > verifies under its `sender`; `seq` runs gapless from `first_seq`. For a
+//! > receipt: its signature verifies, and the inclusion proof of `seq` leads
+//! > to the `merkle_root` of block `seq / block_size`.
+//!
+//! These functions trust nothing the node says about itself beyond its
+//! signing key, which the auditor pins. Each failure names the block or
+//! message at fault.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::Hash;
+use crate::api::{Block, BlockSummary, InclusionProof, Receipt};
+use crate::block::{GENESIS_PREV_HASH, verify_block_signature};
+use crate::merkle::{self, ProofError};
+use crate::message::{self, Message, MessageError};
+
+/// The first thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// The block was signed by another key.
+    #[error("block {index}: signer is not the node's signing key")]
+    WrongSigner {
+        /// Block index.
+        index: u64,
+    },
+    /// The header fields do not hash to `hash`.
+    #[error("block {index}: header fields do not re-encode to its hash")]
+    HeaderHash {
+        /// Block index.
+        index: u64,
+    },
+    /// The node's signature over `hash` does not verify.
+    #[error("block {index}: node signature does not verify")]
+    BlockSignature {
+        /// Block index.
+        index: u64,
+    },
+    /// `prev_hash` is not the previous block's hash.
+    #[error("block {index}: prev_hash is not the hash of block {prev}", prev = .index.wrapping_sub(1))]
+    BrokenLink {
+        /// Block index.
+        index: u64,
+    },
+    /// The block is not where the chain expects it.
+    #[error("block at position {expected} says its index is {found}")]
+    Index {
+        /// Index expected.
+        expected: u64,
+        /// Index found.
+        found: u64,
+    },
+    /// `first_seq` or `message_count` break the block layout.
+    #[error(
+        "block {index}: first_seq {first_seq} / message_count {message_count} do not match block size {block_size}"
+    )]
+    Layout {
+        /// Block index.
+        index: u64,
+        /// Claimed first seq.
+        first_seq: u64,
+        /// Claimed message count.
+        message_count: u32,
+        /// The chain's block size.
+        block_size: u32,
+    },
+    /// The block lists another number of messages than its header says.
+    #[error("block {index}: lists {found} messages, header says {expected}")]
+    MessageList {
+        /// Block index.
+        index: u64,
+        /// From the header.
+        expected: u32,
+        /// Listed.
+        found: usize,
+    },
+    /// Seqs do not run gapless from `first_seq`.
+    #[error("block {index}: message seq {found} where {expected} was expected")]
+    SeqGap {
+        /// Block index.
+        index: u64,
+        /// Expected seq.
+        expected: u64,
+        /// Seq found.
+        found: u64,
+    },
+    /// A message's `leaf_hash` is not the hash of `signature || message`.
+    #[error("message {seq}: leaf_hash does not match signature || message")]
+    LeafHash {
+        /// Message seq.
+        seq: u64,
+    },
+    /// A stored message breaks the schema of §2.
+    #[error("message {seq}: {error}")]
+    InvalidMessage {
+        /// Message seq.
+        seq: u64,
+        /// The rule it breaks.
+        error: MessageError,
+    },
+    /// The stored `sender` is not the message's `sender` member.
+    #[error("message {seq}: sender field differs from the message's sender member")]
+    SenderMismatch {
+        /// Message seq.
+        seq: u64,
+    },
+    /// The message is bound to another node.
+    #[error("message {seq}: its node member is not this node's key")]
+    WrongNode {
+        /// Message seq.
+        seq: u64,
+    },
+    /// The client's signature does not verify.
+    #[error("message {seq}: signature does not verify under its sender")]
+    MessageSignature {
+        /// Message seq.
+        seq: u64,
+    },
+    /// The messages do not hash to `merkle_root`.
+    #[error("block {index}: merkle_root does not match its messages")]
+    MerkleRoot {
+        /// Block index.
+        index: u64,
+    },
+    /// A receipt's signature does not verify.
+    #[error("receipt {seq}: node signature does not verify")]
+    ReceiptSignature {
+        /// Message seq.
+        seq: u64,
+    },
+    /// A receipt's or proof's `block_index` is not `seq / block_size`.
+    #[error("seq {seq}: block_index {found} should be {expected}")]
+    BlockIndex {
+        /// Message seq.
+        seq: u64,
+        /// `seq / block_size`.
+        expected: u64,
+        /// Claimed.
+        found: u64,
+    },
+    /// A proof does not match the receipt or block it should prove.
+    #[error("seq {seq}: proof does not match: {what}")]
+    ProofMismatch {
+        /// Message seq.
+        seq: u64,
+        /// The field that differs.
+        what: &'static str,
+    },
+    /// The audit path does not lead to the block's root.
+    #[error("seq {seq}: inclusion proof fails: {error}")]
+    Inclusion {
+        /// Message seq.
+        seq: u64,
+        /// Why.
+        error: ProofError,
+    },
+}
+
+/// Checks a block header: signer, hash, signature, layout, and the link to
+/// the previous block when its hash is known (`prev`); block 0 must always
+/// link to zeros.
+pub fn verify_block_header(
+    block: &BlockSummary,
+    node_key: &VerifyingKey,
+    block_size: u32,
+    prev: Option<&Hash>,
+) -> Result<(), AuditError> {
+    let index = block.index;
+    if block.signer.0 != node_key.to_bytes() {
+        return Err(AuditError::WrongSigner { index });
+    }
+    if block.header().hash() != block.hash.0 {
+        return Err(AuditError::HeaderHash { index });
+    }
+    if !verify_block_signature(node_key, &block.hash.0, &Signature::from_bytes(&block.signature.0)) {
+        return Err(AuditError::BlockSignature { index });
+    }
+    let expected_prev = if index == 0 { Some(&GENESIS_PREV_HASH) } else { prev };
+    if let Some(expected) = expected_prev
+        && block.prev_hash.0 != *expected
+    {
+        return Err(AuditError::BrokenLink { index });
+    }
+    if block.message_count != block_size || Some(block.first_seq) != index.checked_mul(u64::from(block_size)) {
+        return Err(AuditError::Layout {
+            index,
+            first_seq: block.first_seq,
+            message_count: block.message_count,
+            block_size,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a whole block (§8): [`verify_block_header`], then every message
+/// (gapless seq, leaf hash, schema, sender, node binding, strict signature)
+/// and the Merkle root over them.
+pub fn verify_block(
+    block: &Block,
+    node_key: &VerifyingKey,
+    block_size: u32,
+    prev: Option<&Hash>,
+) -> Result<(), AuditError> {
+    let summary = &block.summary;
+    let index = summary.index;
+    verify_block_header(summary, node_key, block_size, prev)?;
+    if block.messages.len() != summary.message_count as usize {
+        return Err(AuditError::MessageList {
+            index,
+            expected: summary.message_count,
+            found: block.messages.len(),
+        });
+    }
+    let mut leaves = Vec::with_capacity(block.messages.len());
+    for (expected, m) in (summary.first_seq..).zip(&block.messages) {
+        let seq = m.seq;
+        if seq != expected {
+            return Err(AuditError::SeqGap {
+                index,
+                expected,
+                found: seq,
+            });
+        }
+        let bytes = m.message.as_bytes();
+        if merkle::leaf_hash_parts(&m.signature.0, bytes) != m.leaf_hash.0 {
+            return Err(AuditError::LeafHash { seq });
+        }
+        let parsed = Message::parse(bytes, usize::MAX).map_err(|error| AuditError::InvalidMessage { seq, error })?;
+        if parsed.sender != m.sender.0 {
+            return Err(AuditError::SenderMismatch { seq });
+        }
+        if parsed.node != node_key.to_bytes() {
+            return Err(AuditError::WrongNode { seq });
+        }
+        message::verify(&parsed.sender, bytes, &m.signature.0).map_err(|_| AuditError::MessageSignature { seq })?;
+        leaves.push(m.leaf_hash.0);
+    }
+    if merkle::root(&leaves) != summary.merkle_root.0 {
+        return Err(AuditError::MerkleRoot { index });
+    }
+    Ok(())
+}
+
+/// Checks a receipt's signature and that its `block_index` is `seq / block_size`.
+pub fn verify_receipt(receipt: &Receipt, node_key: &VerifyingKey, block_size: u32) -> Result<(), AuditError> {
+    let seq = receipt.seq;
+    let signature = Signature::from_bytes(&receipt.signature.0);
+    if !crate::receipt::verify(node_key, seq, &receipt.leaf_hash.0, receipt.received_at, &signature) {
+        return Err(AuditError::ReceiptSignature { seq });
+    }
+    let expected = seq / u64::from(block_size.max(1));
+    if receipt.block_index != expected {
+        return Err(AuditError::BlockIndex {
+            seq,
+            expected,
+            found: receipt.block_index,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `proof` shows the message of `receipt` inside `block`, a
+/// header the caller has verified (see [`verify_block_header`]): same seq
+/// and leaf hash, the right block and position, and an audit path that
+/// leads to the block's `merkle_root`.
+pub fn verify_inclusion(
+    receipt: &Receipt,
+    proof: &InclusionProof,
+    block: &BlockSummary,
+    block_size: u32,
+) -> Result<(), AuditError> {
+    let seq = receipt.seq;
+    let mismatch = |what| Err(AuditError::ProofMismatch { seq, what });
+    let block_size = u64::from(block_size.max(1));
+    if proof.seq != seq {
+        return mismatch("seq");
+    }
+    if proof.leaf_hash != receipt.leaf_hash {
+        return mismatch("leaf_hash");
+    }
+    if proof.block_index != seq / block_size {
+        return Err(AuditError::BlockIndex {
+            seq,
+            expected: seq / block_size,
+            found: proof.block_index,
+        });
+    }
+    if block.index != proof.block_index {
+        return mismatch("block index");
+    }
+    if proof.leaf_index != seq % block_size {
+        return mismatch("leaf_index");
+    }
+    if proof.tree_size != u64::from(block.message_count) {
+        return mismatch("tree_size");
+    }
+    if proof.merkle_root != block.merkle_root {
+        return mismatch("merkle_root");
+    }
+    if proof.block_hash != block.hash {
+        return mismatch("block_hash");
+    }
+    let path: Vec<Hash> = proof.audit_path.iter().map(|h| h.0).collect();
+    merkle::verify_inclusion(
+        proof.leaf_index,
+        proof.tree_size,
+        &proof.leaf_hash.0,
+        &path,
+        &block.merkle_root.0,
+    )
+    .map_err(|error| AuditError::Inclusion { seq, error })
+}
