@@ -1,1 +1,38 @@
-fn main() {}
+//! `sealchain-node`: see `sealchain-node --help`.
+
+use clap::Parser;
+use sealchain_node::config::{Cli, Command};
+use sealchain_node::startup::Application;
+use sealchain_node::{keys, telemetry};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sealchain-node: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Keygen { keys_dir }) => {
+            let keys = keys::NodeKeys::create(&keys_dir)?;
+            println!("created node keys in {}", keys_dir.display());
+            println!("signing key (Ed25519):    {}", keys.signing_public_hex());
+            println!("encryption key (X25519):  {}", keys.encryption_public_hex());
+            Ok(())
+        }
+        None => {
+            let config = cli.serve.into_config()?;
+            telemetry::init(config.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let app = Application::build(config).await?;
+                app.run_until_stopped().await
+            })
+        }
+    }
+}

@@ -35,6 +35,8 @@ mod time;
 
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 pub use time::now_ms;
+/// The node's X25519 public key, which envelopes are sealed to.
+pub use x25519_dalek::PublicKey as EncryptionPublicKey;
 
 /// The protocol identifier served in `GET /v1/node`.
 pub const PROTOCOL: &str = "sealchain/v1";

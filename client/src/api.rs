@@ -1,0 +1,261 @@
+//! A typed client for the node's REST API (PROTOCOL §7).
+//!
+//! Every call returns [`ApiError`]: the node unreachable, an answer with a
+//! problem (`code` and `detail` from the node), or an answer this client
+//! cannot read.
+
+use std::fmt;
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use sealchain_shared::api::{
+    Block, BlockCount, BlockList, ClientEntry, ClientList, InclusionProof, MessageRecord, NewClient, NodeInfo, Problem,
+    Receipt,
+};
+use sealchain_shared::envelope::Envelope;
+use sealchain_shared::hexbytes::HexBytes;
+use serde::de::DeserializeOwned;
+
+/// Largest response body read (a block of many large messages).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No HTTP answer (connection refused, timeout, DNS).
+    #[error("cannot reach the node at {url}: {reason}")]
+    Unreachable {
+        /// The node's base URL.
+        url: String,
+        /// What the HTTP client said.
+        reason: String,
+    },
+    /// The node answered with an error.
+    #[error("{status} {}: {}", .problem.code, .problem.detail)]
+    Problem {
+        /// HTTP status.
+        status: u16,
+        /// The problem object (synthesized if the body was not one).
+        problem: Problem,
+        /// `Retry-After` seconds, on 503.
+        retry_after: Option<u64>,
+    },
+    /// The answer is not what the protocol says.
+    #[error("unexpected answer from the node: {0}")]
+    BadResponse(String),
+}
+
+impl ApiError {
+    /// The problem `code`, when the node answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Problem { problem, .. } => Some(&problem.code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the node answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Problem { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to one node.
+#[derive(Clone)]
+pub struct NodeClient {
+    base: String,
+    http: awc::Client,
+}
+
+impl fmt::Debug for NodeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeClient").field("base", &self.base).finish()
+    }
+}
+
+impl NodeClient {
+    /// A client for the node at `base` (e.g. `http://127.0.0.1:8080`), with
+    /// a per-request timeout and up to `connections` concurrent connections.
+    pub fn new(base: &str, timeout: Duration, connections: usize) -> Self {
+        let connector = awc::Connector::new().limit(connections.max(1));
+        let http = awc::Client::builder()
+            .connector(connector)
+            .timeout(timeout)
+            .disable_redirects()
+            .finish();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn unreachable(&self, e: impl fmt::Display) -> ApiError {
+        ApiError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Sends a request and returns the status and body bytes of any answer.
+    async fn exchange(
+        &self,
+        request: awc::ClientRequest,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Option<u64>, Vec<u8>), ApiError> {
+        let sent = match body {
+            Some(b) => request.content_type("application/json").send_body(b).await,
+            None => request.send().await,
+        };
+        let mut response = sent.map_err(|e| self.unreachable(e))?;
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let bytes = response
+            .body()
+            .limit(MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| self.unreachable(format!("reading the answer: {e}")))?;
+        Ok((response.status(), retry_after, bytes.to_vec()))
+    }
+
+    /// Decodes a success body as `T`, or the problem of an error answer.
+    fn decode<T: DeserializeOwned>(status: StatusCode, retry_after: Option<u64>, bytes: &[u8]) -> Result<T, ApiError> {
+        if status.is_success() {
+            return serde_json::from_slice(bytes).map_err(|e| ApiError::BadResponse(format!("{status}: {e}")));
+        }
+        let problem = serde_json::from_slice::<Problem>(bytes).unwrap_or_else(|_| Problem {
+            type_: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+            code: format!("http_{}", status.as_u16()),
+        });
+        Err(ApiError::Problem {
+            status: status.as_u16(),
+            problem,
+            retry_after,
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let (status, retry, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
+        Self::decode(status, retry, &bytes)
+    }
+
+    /// `GET /v1/node`.
+    pub async fn node_info(&self) -> Result<NodeInfo, ApiError> {
+        self.get("/v1/node").await
+    }
+
+    /// `POST /v1/messages` with an envelope; the receipt on 202.
+    pub async fn submit(&self, envelope: &Envelope) -> Result<Receipt, ApiError> {
+        self.submit_raw(envelope.to_json().into_bytes()).await
+    }
+
+    /// `POST /v1/messages` with any body (tests of malformed input).
+    pub async fn submit_raw(&self, body: Vec<u8>) -> Result<Receipt, ApiError> {
+        let (status, retry, bytes) = self
+            .exchange(self.http.post(self.url("/v1/messages")), Some(body))
+            .await?;
+        if status.is_success() && status != StatusCode::ACCEPTED {
+            return Err(ApiError::BadResponse(format!("expected 202 Accepted, got {status}")));
+        }
+        Self::decode(status, retry, &bytes)
+    }
+
+    /// `GET /v1/messages/{seq}`.
+    pub async fn message(&self, seq: u64) -> Result<MessageRecord, ApiError> {
+        self.get(&format!("/v1/messages/{seq}")).await
+    }
+
+    /// `GET /v1/messages/{seq}/proof`.
+    pub async fn proof(&self, seq: u64) -> Result<InclusionProof, ApiError> {
+        self.get(&format!("/v1/messages/{seq}/proof")).await
+    }
+
+    /// `GET /v1/blocks/count`.
+    pub async fn block_count(&self) -> Result<u64, ApiError> {
+        self.get::<BlockCount>("/v1/blocks/count").await.map(|c| c.count)
+    }
+
+    /// `GET /v1/blocks/{index}`.
+    pub async fn block(&self, index: u64) -> Result<Block, ApiError> {
+        self.get(&format!("/v1/blocks/{index}")).await
+    }
+
+    /// `GET /v1/blocks/head`.
+    pub async fn head(&self) -> Result<Block, ApiError> {
+        self.get("/v1/blocks/head").await
+    }
+
+    /// `GET /v1/blocks/hash/{hash}`.
+    pub async fn block_by_hash(&self, hash: &HexBytes<32>) -> Result<Block, ApiError> {
+        self.get(&format!("/v1/blocks/hash/{hash}")).await
+    }
+
+    /// `GET /v1/blocks/hash/{hash}/previous`.
+    pub async fn previous(&self, hash: &HexBytes<32>) -> Result<Block, ApiError> {
+        self.get(&format!("/v1/blocks/hash/{hash}/previous")).await
+    }
+
+    /// `GET /v1/blocks?from=I&limit=N`.
+    pub async fn blocks_page(&self, from: u64, limit: u64) -> Result<BlockList, ApiError> {
+        self.get(&format!("/v1/blocks?from={from}&limit={limit}")).await
+    }
+
+    /// `GET` of any path, decoded as `T` (for paths not wrapped above).
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.get(path).await
+    }
+
+    /// `GET` of any path: status and raw body, without interpretation.
+    pub async fn get_raw(&self, path: &str) -> Result<(u16, Vec<u8>), ApiError> {
+        let (status, _, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
+        Ok((status.as_u16(), bytes))
+    }
+
+    /// `POST /v1/clients` (admin).
+    pub async fn add_client(&self, token: &str, client_id: [u8; 32]) -> Result<ClientEntry, ApiError> {
+        let body = serde_json::to_vec(&NewClient {
+            client_id: HexBytes(client_id),
+        })
+        .map_err(|e| ApiError::BadResponse(e.to_string()))?;
+        let request = self.http.post(self.url("/v1/clients")).bearer_auth(token);
+        let (status, retry, bytes) = self.exchange(request, Some(body)).await?;
+        Self::decode(status, retry, &bytes)
+    }
+
+    /// `GET /v1/clients` (admin).
+    pub async fn list_clients(&self, token: &str) -> Result<ClientList, ApiError> {
+        let request = self.http.get(self.url("/v1/clients")).bearer_auth(token);
+        let (status, retry, bytes) = self.exchange(request, None).await?;
+        Self::decode(status, retry, &bytes)
+    }
+
+    /// `DELETE /v1/clients/{key}` (admin).
+    pub async fn remove_client(&self, token: &str, client_id: [u8; 32]) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .delete(self.url(&format!("/v1/clients/{}", hex::encode(client_id))))
+            .bearer_auth(token);
+        let (status, retry, bytes) = self.exchange(request, None).await?;
+        if status == StatusCode::NO_CONTENT {
+            return Ok(());
+        }
+        Self::decode::<serde_json::Value>(status, retry, &bytes).map(drop)
+    }
+}

@@ -1,0 +1,226 @@
+//! Command line and environment configuration.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sealchain_shared::api::ClientPolicy;
+
+/// The sealchain node: a tamper-evident, signed record of messages.
+///
+/// Clients seal signed messages to the node's X25519 key (HPKE); the node
+/// checks them, stores them in Postgres in arrival order, answers each with a
+/// signed receipt once it is committed, and seals a signed block of RFC 6962
+/// Merkle root and previous-block hash every --block-size messages.
+///
+/// Every option can also be set through the environment variable shown.
+#[derive(Debug, Parser)]
+#[command(name = "sealchain-node", version, about, long_about)]
+pub struct Cli {
+    /// What to do; without a subcommand the node serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the node's Ed25519 signing key and X25519 encryption key.
+    ///
+    /// Writes signing.pem and encryption.pem (PKCS#8 PEM, mode 0600) into
+    /// --keys-dir and prints the public keys. Refuses to overwrite keys.
+    Keygen {
+        /// Directory for the key files (created with mode 0700 if missing).
+        #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
+        keys_dir: PathBuf,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Who may send messages (mirrors the protocol's `client_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// Any client key.
+    Open,
+    /// Only keys registered with POST /v1/clients.
+    Allowlist,
+}
+
+/// Options of the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SEALCHAIN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Postgres URL, e.g. postgres://user:password@localhost/sealchain.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory of the node's key files; created with new keys on first start.
+    #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
+    pub keys_dir: PathBuf,
+    /// Messages per block. Fixed for the life of a chain: the node refuses
+    /// to start on a database whose chain has another block size.
+    #[arg(long, env = "SEALCHAIN_BLOCK_SIZE", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub block_size: u32,
+    /// Largest accepted difference between a message's ts and the node's clock.
+    #[arg(long, env = "SEALCHAIN_MAX_SKEW", value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400 * 365))]
+    pub max_skew: u64,
+    /// Largest accepted message (message_bytes, without signature).
+    #[arg(long, env = "SEALCHAIN_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u64).range(64..=1024 * 1024))]
+    pub max_message_bytes: u64,
+    /// Largest accepted request body; larger bodies get 413 payload_too_large.
+    #[arg(long, env = "SEALCHAIN_MAX_BODY_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+    /// Who may send: anyone, or only keys registered through the admin API.
+    #[arg(long, env = "SEALCHAIN_CLIENT_POLICY", value_enum, default_value = "open")]
+    pub client_policy: PolicyArg,
+    /// Bearer token of the admin API (POST/GET/DELETE /v1/clients). Without
+    /// it the admin API answers 401 to everyone.
+    #[arg(long, env = "SEALCHAIN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Log format; the level comes from RUST_LOG (default info).
+    #[arg(long, env = "SEALCHAIN_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Verified messages waiting for the writer before new ones get 503.
+    #[arg(long, env = "SEALCHAIN_QUEUE_CAPACITY", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub queue_capacity: u64,
+    /// Most messages the writer commits in one transaction.
+    #[arg(long, env = "SEALCHAIN_MAX_BATCH", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=8192))]
+    pub max_batch: u64,
+    /// Database connections (the writer uses one; reads use the rest).
+    #[arg(long, env = "SEALCHAIN_DB_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub db_pool_size: u32,
+    /// How long to wait for a database connection or statement before
+    /// answering 503 unavailable.
+    #[arg(long, env = "SEALCHAIN_DB_TIMEOUT", value_name = "SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub db_timeout: u64,
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "SEALCHAIN_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// A secret string (the admin token) that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's bytes.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The node's validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: String,
+    /// Postgres URL.
+    pub database_url: String,
+    /// Key directory.
+    pub keys_dir: PathBuf,
+    /// Messages per block.
+    pub block_size: u32,
+    /// Allowed clock skew.
+    pub max_skew: Duration,
+    /// Limit on message_bytes.
+    pub max_message_bytes: usize,
+    /// Limit on request bodies.
+    pub max_body_bytes: usize,
+    /// Sender policy.
+    pub client_policy: ClientPolicy,
+    /// Admin API token.
+    pub admin_token: Option<Secret>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Writer queue capacity.
+    pub queue_capacity: usize,
+    /// Largest writer batch.
+    pub max_batch: usize,
+    /// Pool size.
+    pub db_pool_size: u32,
+    /// Database timeout.
+    pub db_timeout: Duration,
+    /// HTTP workers.
+    pub workers: usize,
+}
+
+impl ServeArgs {
+    /// Checks what clap cannot and builds the [`Config`].
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let database_url = self
+            .database_url
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("no database: pass --database-url or set DATABASE_URL"))?;
+        let admin_token = match self.admin_token {
+            Some(t) if t.len() < 16 => anyhow::bail!("--admin-token must be at least 16 characters"),
+            Some(t) => Some(Secret(t)),
+            None => None,
+        };
+        let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Ok(Config {
+            listen: self.listen,
+            database_url,
+            keys_dir: self.keys_dir,
+            block_size: self.block_size,
+            max_skew: Duration::from_secs(self.max_skew),
+            max_message_bytes: to_usize(self.max_message_bytes),
+            max_body_bytes: to_usize(self.max_body_bytes),
+            client_policy: match self.client_policy {
+                PolicyArg::Open => ClientPolicy::Open,
+                PolicyArg::Allowlist => ClientPolicy::Allowlist,
+            },
+            admin_token,
+            log_format: self.log_format,
+            queue_capacity: to_usize(self.queue_capacity),
+            max_batch: to_usize(self.max_batch),
+            db_pool_size: self.db_pool_size,
+            db_timeout: Duration::from_secs(self.db_timeout),
+            workers: self
+                .workers
+                .filter(|w| *w > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        })
+    }
+}
+
+impl Config {
+    /// Builds a configuration from command-line style arguments (without
+    /// the program name), applying the same defaults and checks as the
+    /// binary. Used by tests and embedders.
+    pub fn from_args<I, S>(args: I) -> anyhow::Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        let argv = std::iter::once(std::ffi::OsString::from("sealchain-node")).chain(args.into_iter().map(Into::into));
+        let cli = Cli::try_parse_from(argv)?;
+        cli.serve.into_config()
+    }
+}

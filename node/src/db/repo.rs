@@ -1,0 +1,193 @@
+//! Every query the node runs. Reads are index lookups (primary keys on
+//! `seq` and `idx`, a unique index on block `hash`), so their cost does not
+//! grow with the chain.
+
+use diesel::dsl::exists;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+
+use super::models::{BlockRow, ChainState, ClientRow, MessageRow, NewChainState};
+use super::schema::{blocks, chain_state, clients, messages};
+
+/// Creates the chain state row if the database is new, then returns it.
+#[tracing::instrument(skip_all)]
+pub fn init_chain_state(conn: &mut PgConnection, new: &NewChainState<'_>) -> QueryResult<ChainState> {
+    diesel::insert_into(chain_state::table)
+        .values(new)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    chain_state::table.select(ChainState::as_select()).first(conn)
+}
+
+/// Reads the chain state under a row lock, held until the transaction ends.
+/// Every writer takes this lock first, so writers in several node processes
+/// run one after another and build one chain.
+pub fn lock_chain_state(conn: &mut PgConnection) -> QueryResult<ChainState> {
+    chain_state::table
+        .select(ChainState::as_select())
+        .for_update()
+        .first(conn)
+}
+
+/// Reads the chain state without locking.
+pub fn chain_state(conn: &mut PgConnection) -> QueryResult<ChainState> {
+    chain_state::table.select(ChainState::as_select()).first(conn)
+}
+
+/// Stores the new chain state (inside the writer's transaction).
+pub fn update_chain_state(
+    conn: &mut PgConnection,
+    next_seq: i64,
+    block_count: i64,
+    head_hash: &[u8],
+) -> QueryResult<()> {
+    diesel::update(chain_state::table)
+        .set((
+            chain_state::next_seq.eq(next_seq),
+            chain_state::block_count.eq(block_count),
+            chain_state::head_hash.eq(head_hash),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The (sender, nonce) pairs among the candidates that are already stored.
+/// The query returns a superset (any stored sender with any candidate
+/// nonce); the caller matches pairs exactly.
+pub fn stored_nonces(
+    conn: &mut PgConnection,
+    senders: &[Vec<u8>],
+    nonces: &[Vec<u8>],
+) -> QueryResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    messages::table
+        .filter(messages::sender.eq_any(senders))
+        .filter(messages::nonce.eq_any(nonces))
+        .select((messages::sender, messages::nonce))
+        .load(conn)
+}
+
+/// Inserts messages (one statement).
+pub fn insert_messages(conn: &mut PgConnection, rows: &[MessageRow]) -> QueryResult<usize> {
+    diesel::insert_into(messages::table).values(rows).execute(conn)
+}
+
+/// Leaf hashes of messages `first_seq .. first_seq + count`, in seq order.
+pub fn leaf_hashes(conn: &mut PgConnection, first_seq: i64, count: i64) -> QueryResult<Vec<Vec<u8>>> {
+    messages::table
+        .filter(messages::seq.ge(first_seq))
+        .filter(messages::seq.lt(first_seq + count))
+        .order(messages::seq.asc())
+        .select(messages::leaf_hash)
+        .load(conn)
+}
+
+/// Inserts a sealed block.
+pub fn insert_block(conn: &mut PgConnection, block: &BlockRow) -> QueryResult<()> {
+    diesel::insert_into(blocks::table).values(block).execute(conn).map(drop)
+}
+
+/// One message by seq.
+#[tracing::instrument(skip(conn))]
+pub fn message(conn: &mut PgConnection, seq: i64) -> QueryResult<Option<MessageRow>> {
+    messages::table
+        .find(seq)
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Messages `first_seq .. first_seq + count`, in seq order.
+#[tracing::instrument(skip(conn))]
+pub fn messages_range(conn: &mut PgConnection, first_seq: i64, count: i64) -> QueryResult<Vec<MessageRow>> {
+    messages::table
+        .filter(messages::seq.ge(first_seq))
+        .filter(messages::seq.lt(first_seq + count))
+        .order(messages::seq.asc())
+        .select(MessageRow::as_select())
+        .load(conn)
+}
+
+/// A block by index.
+#[tracing::instrument(skip(conn))]
+pub fn block(conn: &mut PgConnection, index: i64) -> QueryResult<Option<BlockRow>> {
+    blocks::table
+        .find(index)
+        .select(BlockRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A block by hash.
+#[tracing::instrument(skip_all)]
+pub fn block_by_hash(conn: &mut PgConnection, hash: &[u8]) -> QueryResult<Option<BlockRow>> {
+    blocks::table
+        .filter(blocks::hash.eq(hash))
+        .select(BlockRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The newest block.
+#[tracing::instrument(skip_all)]
+pub fn head_block(conn: &mut PgConnection) -> QueryResult<Option<BlockRow>> {
+    blocks::table
+        .order(blocks::idx.desc())
+        .select(BlockRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Whether block `index` is sealed.
+pub fn block_exists(conn: &mut PgConnection, index: i64) -> QueryResult<bool> {
+    diesel::select(exists(blocks::table.find(index))).get_result(conn)
+}
+
+/// Up to `limit` block headers from index `from`, ascending.
+#[tracing::instrument(skip(conn))]
+pub fn blocks_page(conn: &mut PgConnection, from: i64, limit: i64) -> QueryResult<Vec<BlockRow>> {
+    blocks::table
+        .filter(blocks::idx.ge(from))
+        .order(blocks::idx.asc())
+        .limit(limit)
+        .select(BlockRow::as_select())
+        .load(conn)
+}
+
+/// Whether `client_id` is on the allowlist.
+pub fn client_allowed(conn: &mut PgConnection, client_id: &[u8]) -> QueryResult<bool> {
+    diesel::select(exists(clients::table.find(client_id))).get_result(conn)
+}
+
+/// Registers a client; `None` if it was already registered.
+pub fn add_client(conn: &mut PgConnection, row: &ClientRow) -> QueryResult<Option<ClientRow>> {
+    diesel::insert_into(clients::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .returning(ClientRow::as_returning())
+        .get_result(conn)
+        .optional()
+}
+
+/// Removes a client; whether it was registered.
+pub fn remove_client(conn: &mut PgConnection, client_id: &[u8]) -> QueryResult<bool> {
+    diesel::delete(clients::table.find(client_id))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// All registered clients, by key.
+pub fn list_clients(conn: &mut PgConnection) -> QueryResult<Vec<ClientRow>> {
+    clients::table
+        .order(clients::client_id.asc())
+        .select(ClientRow::as_select())
+        .load(conn)
+}
+
+/// One registered client.
+pub fn client(conn: &mut PgConnection, client_id: &[u8]) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .find(client_id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}

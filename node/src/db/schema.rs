@@ -1,0 +1,48 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    blocks (idx) {
+        idx -> Int8,
+        hash -> Bytea,
+        prev_hash -> Bytea,
+        merkle_root -> Bytea,
+        first_seq -> Int8,
+        message_count -> Int4,
+        sealed_at -> Int8,
+        signer -> Bytea,
+        signature -> Bytea,
+    }
+}
+
+diesel::table! {
+    chain_state (id) {
+        id -> Bool,
+        block_size -> Int4,
+        signing_key -> Bytea,
+        next_seq -> Int8,
+        block_count -> Int8,
+        head_hash -> Bytea,
+        created_at -> Int8,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Bytea,
+        added_at -> Int8,
+    }
+}
+
+diesel::table! {
+    messages (seq) {
+        seq -> Int8,
+        sender -> Bytea,
+        nonce -> Bytea,
+        signature -> Bytea,
+        message -> Bytea,
+        leaf_hash -> Bytea,
+        received_at -> Int8,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(blocks, chain_state, clients, messages,);

@@ -1,0 +1,174 @@
+//! The node's one error type: every failure becomes an
+//! `application/problem+json` answer (RFC 9457) with a stable `code`
+//! (PROTOCOL §4). No cause chain, SQL text or key material reaches a
+//! response; 5xx answers are logged with their cause.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use sealchain_shared::api::Problem;
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 413: the request body is over the limit.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 400: the body is not an envelope.
+    #[error("{0}")]
+    MalformedEnvelope(String),
+    /// 400: HPKE open failed.
+    #[error("the envelope could not be opened with this node's key")]
+    DecryptionFailed,
+    /// 422: the plaintext is not a valid signed message.
+    #[error("{0}")]
+    InvalidMessage(String),
+    /// 422: the message names another node.
+    #[error("the message's node member is not this node's signing key")]
+    WrongNode,
+    /// 401: the signature does not verify under `sender`.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// 403: the sender is not on the allowlist.
+    #[error("sender is not registered with this node (allowlist policy)")]
+    UnknownSender,
+    /// 422: `ts` is too far from the node's clock.
+    #[error("ts is {skew_ms} ms away from the node's clock; at most {max_ms} ms are allowed")]
+    StaleTimestamp {
+        /// Signed difference `ts - now`.
+        skew_ms: i64,
+        /// Allowed difference.
+        max_ms: u64,
+    },
+    /// 409: (sender, nonce) was accepted before.
+    #[error("a message with this sender and nonce was already accepted")]
+    Duplicate,
+    /// 503: the store or the writer cannot take the message now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the message's block is still open.
+    #[error("message {seq} is in block {block_index}, which is not sealed yet")]
+    NotSealed {
+        /// The message.
+        seq: u64,
+        /// Its block.
+        block_index: u64,
+    },
+    /// 409 on the admin API.
+    #[error("{0}")]
+    Conflict(String),
+    /// 400: bad path or query.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: admin API without a valid token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 500: a bug or an unexpected database error (details only in the log).
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::MalformedEnvelope(_) => "malformed_envelope",
+            Self::DecryptionFailed => "decryption_failed",
+            Self::InvalidMessage(_) => "invalid_message",
+            Self::WrongNode => "wrong_node",
+            Self::InvalidSignature(_) => "invalid_signature",
+            Self::UnknownSender => "unknown_sender",
+            Self::StaleTimestamp { .. } => "stale_timestamp",
+            Self::Duplicate => "duplicate",
+            Self::Unavailable(_) => "unavailable",
+            Self::NotFound(_) => "not_found",
+            Self::NotSealed { .. } => "not_sealed",
+            Self::Conflict(_) => "conflict",
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The problem object this error answers with.
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        Problem {
+            type_: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code().into(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MalformedEnvelope(_) | Self::DecryptionFailed | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidMessage(_) | Self::WrongNode | Self::StaleTimestamp { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidSignature(_) | Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::UnknownSender => StatusCode::FORBIDDEN,
+            Self::Duplicate | Self::NotSealed { .. } | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            Self::Unavailable(detail) => tracing::warn!(detail, "answering 503 unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if matches!(self, Self::Unavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
+        }
+        if matches!(self, Self::Unauthorized(_)) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => Self::NotFound("not found".into()),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict("already exists".into()),
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::Unavailable("the database connection was lost".into())
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(e: r2d2::Error) -> Self {
+        tracing::warn!(error = %e, "no database connection");
+        Self::Unavailable("the database is unavailable".into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}

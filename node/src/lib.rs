@@ -1,0 +1,25 @@
+//! # sealchain-node
+//!
+//! The node accepts sealed, signed messages (PROTOCOL §3–§4), stores them in
+//! Postgres in arrival order, seals a signed block every `block_size`
+//! messages (§5–§6) and serves the chain over REST (§7).
+//!
+//! Follow one message: [`routes::messages`] reads the body and runs the CPU
+//! checks of [`ingest::validate`] on the request's worker thread, then hands
+//! the verified message to the single writer in [`ingest::writer`], which
+//! assigns `seq`, inserts it and seals full blocks in one transaction
+//! through [`db::repo`], and answers only after the commit. The handler then
+//! signs the receipt.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ingest;
+pub mod keys;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

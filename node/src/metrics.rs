@@ -1,0 +1,78 @@
+//! Prometheus metrics (`GET /metrics`).
+//!
+//! | metric | kind | meaning |
+//! | --- | --- | --- |
+//! | `sealchain_messages_accepted_total` | counter | messages committed and answered 202 |
+//! | `sealchain_messages_rejected_total{code}` | counter | rejections by problem `code` |
+//! | `sealchain_ingest_duration_seconds` | histogram | request arrival to receipt, accepted messages |
+//! | `sealchain_writer_batch_size` | histogram | messages per writer transaction |
+//! | `sealchain_writer_commit_duration_seconds` | histogram | writer transaction time |
+//! | `sealchain_blocks_sealed_total` | counter | blocks sealed by this process |
+//! | `sealchain_ingest_queue_depth` | gauge | verified messages waiting for the writer |
+//!
+//! The `metrics` facade has one recorder per process; several nodes in one
+//! process (the integration tests) share it.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Counter of accepted messages.
+pub const ACCEPTED: &str = "sealchain_messages_accepted_total";
+/// Counter of rejected messages, label `code`.
+pub const REJECTED: &str = "sealchain_messages_rejected_total";
+/// Histogram of ingest latency.
+pub const INGEST_SECONDS: &str = "sealchain_ingest_duration_seconds";
+/// Histogram of writer batch sizes.
+pub const BATCH_SIZE: &str = "sealchain_writer_batch_size";
+/// Histogram of writer transaction durations.
+pub const COMMIT_SECONDS: &str = "sealchain_writer_commit_duration_seconds";
+/// Counter of sealed blocks.
+pub const BLOCKS_SEALED: &str = "sealchain_blocks_sealed_total";
+/// Gauge of the writer queue depth.
+pub const QUEUE_DEPTH: &str = "sealchain_ingest_queue_depth";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), BATCH_BUCKETS))
+            .map(|b| b.build_recorder());
+        match recorder {
+            Ok(recorder) => {
+                let handle = recorder.handle();
+                // Fails only if another recorder was installed first, in
+                // which case metrics go there and this one renders empty.
+                let _ = metrics::set_global_recorder(recorder);
+                handle
+            }
+            // Only empty bucket lists are refused; ours are constants.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        }
+    })
+}
+
+/// Registers metric descriptions so they render before their first event.
+pub fn describe() {
+    handle();
+    metrics::describe_counter!(ACCEPTED, "Messages committed and answered 202 Accepted.");
+    metrics::describe_counter!(REJECTED, "Messages rejected, by problem code.");
+    metrics::describe_histogram!(
+        INGEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from request arrival to receipt for accepted messages."
+    );
+    metrics::describe_histogram!(BATCH_SIZE, "Messages per writer transaction.");
+    metrics::describe_histogram!(COMMIT_SECONDS, metrics::Unit::Seconds, "Writer transaction duration.");
+    metrics::describe_counter!(BLOCKS_SEALED, "Blocks sealed by this node process.");
+    metrics::describe_gauge!(QUEUE_DEPTH, "Verified messages waiting for the writer.");
+}

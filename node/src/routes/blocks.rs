@@ -1,0 +1,184 @@
+//! Reading the chain: count, by index, head, by hash, previous, pages.
+//! Every read is an index lookup on `blocks` plus a primary-key range on
+//! `messages`.
+
+use actix_web::{HttpResponse, web};
+use diesel::pg::PgConnection;
+use sealchain_shared::api::{Block, BlockCount, BlockList, Problem};
+use serde::Deserialize;
+
+use super::{db_index, parse_hash};
+use crate::db::models::BlockRow;
+use crate::db::{self, repo};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest page of `GET /v1/blocks`.
+pub const MAX_PAGE: u64 = 1000;
+/// Page size when `limit` is absent.
+pub const DEFAULT_PAGE: u64 = 100;
+
+/// Registers the routes (fixed paths before `{index}`).
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/blocks", web::get().to(list_blocks))
+        .route("/v1/blocks/count", web::get().to(block_count))
+        .route("/v1/blocks/head", web::get().to(head_block))
+        .route("/v1/blocks/hash/{hash}", web::get().to(block_by_hash))
+        .route("/v1/blocks/hash/{hash}/previous", web::get().to(previous_block))
+        .route("/v1/blocks/{index}", web::get().to(block_by_index));
+}
+
+fn with_messages(conn: &mut PgConnection, row: BlockRow) -> Result<Block, ApiError> {
+    let messages = repo::messages_range(conn, row.first_seq, i64::from(row.message_count))?;
+    row.to_block(&messages).map_err(ApiError::Internal)
+}
+
+async fn load_block<F>(state: &AppState, find: F, missing: String) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<Option<BlockRow>, ApiError> + Send + 'static,
+{
+    let block = db::run(&state.pool, move |conn| {
+        find(conn)?.map(|row| with_messages(conn, row)).transpose()
+    })
+    .await?;
+    let block = block.ok_or(ApiError::NotFound(missing))?;
+    Ok(HttpResponse::Ok().json(block))
+}
+
+/// The number of sealed blocks.
+#[utoipa::path(get, path = "/v1/blocks/count", tag = "blocks",
+    responses((status = 200, description = "Completed blocks", body = BlockCount)))]
+#[tracing::instrument(skip_all)]
+pub async fn block_count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let count = db::run(&state.pool, |conn| Ok(repo::chain_state(conn)?.block_count)).await?;
+    Ok(HttpResponse::Ok().json(BlockCount {
+        count: u64::try_from(count).unwrap_or(0),
+    }))
+}
+
+/// A block with its messages.
+#[utoipa::path(get, path = "/v1/blocks/{index}", tag = "blocks",
+    params(("index" = u64, Path, description = "Block index, from 0")),
+    responses(
+        (status = 200, description = "The block", body = Block),
+        (status = 400, description = "bad_request: index is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip(state))]
+pub async fn block_by_index(state: web::Data<AppState>, index: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let index = index.into_inner();
+    let key = db_index(index, "block")?;
+    load_block(
+        &state,
+        move |conn| Ok(repo::block(conn, key)?),
+        format!("no block {index}"),
+    )
+    .await
+}
+
+/// The newest block.
+#[utoipa::path(get, path = "/v1/blocks/head", tag = "blocks",
+    responses(
+        (status = 200, description = "The newest block", body = Block),
+        (status = 404, description = "not_found: no block is sealed yet", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn head_block(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    load_block(
+        &state,
+        |conn| Ok(repo::head_block(conn)?),
+        "no block is sealed yet".into(),
+    )
+    .await
+}
+
+/// The block with this hash.
+#[utoipa::path(get, path = "/v1/blocks/hash/{hash}", tag = "blocks",
+    params(("hash" = String, Path, description = "Block hash, 64 lowercase hex characters")),
+    responses(
+        (status = 200, description = "The block", body = Block),
+        (status = 400, description = "bad_request: not a hash", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip(state))]
+pub async fn block_by_hash(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let hash = parse_hash(&hash)?;
+    load_block(
+        &state,
+        move |conn| Ok(repo::block_by_hash(conn, &hash)?),
+        format!("no block with hash {}", hex::encode(hash)),
+    )
+    .await
+}
+
+/// The block before the block with this hash.
+#[utoipa::path(get, path = "/v1/blocks/hash/{hash}/previous", tag = "blocks",
+    params(("hash" = String, Path, description = "Block hash, 64 lowercase hex characters")),
+    responses(
+        (status = 200, description = "The previous block", body = Block),
+        (status = 400, description = "bad_request: not a hash", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found: unknown hash, or block 0", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip(state))]
+pub async fn previous_block(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let missing = format!("no block before the block with hash {}", hex::encode(hash));
+    load_block(
+        &state,
+        move |conn| {
+            let block = repo::block_by_hash(conn, &hash)?
+                .ok_or_else(|| ApiError::NotFound(format!("no block with hash {}", hex::encode(hash))))?;
+            if block.idx == 0 {
+                return Err(ApiError::NotFound("block 0 has no previous block".into()));
+            }
+            Ok(repo::block(conn, block.idx - 1)?)
+        },
+        missing,
+    )
+    .await
+}
+
+/// Query of `GET /v1/blocks`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// First block index (default 0).
+    pub from: Option<u64>,
+    /// Blocks per page, 1 to 1000 (default 100).
+    pub limit: Option<u64>,
+}
+
+/// A page of block headers, without messages.
+#[utoipa::path(get, path = "/v1/blocks", tag = "blocks", params(PageQuery),
+    responses(
+        (status = 200, description = "Headers ascending by index; `next` is the following page's `from`", body = BlockList),
+        (status = 400, description = "bad_request: bad from or limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip(state))]
+pub async fn list_blocks(state: web::Data<AppState>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let from = query.from.unwrap_or(0);
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_PAGE}, got {limit}"
+        )));
+    }
+    let Ok(start) = i64::try_from(from) else {
+        return Err(ApiError::BadRequest(format!("from {from} is out of range")));
+    };
+    let (rows, count) = db::run(&state.pool, move |conn| {
+        let count = repo::chain_state(conn)?.block_count;
+        let rows = repo::blocks_page(conn, start, i64::try_from(limit).unwrap_or(1))?;
+        Ok((rows, count))
+    })
+    .await?;
+    let blocks = rows
+        .iter()
+        .map(BlockRow::to_summary)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::Internal)?;
+    let end = from.saturating_add(limit);
+    let next = (end < u64::try_from(count).unwrap_or(0)).then_some(end);
+    Ok(HttpResponse::Ok().json(BlockList { blocks, next }))
+}

@@ -1,0 +1,48 @@
+//! HTTP routes (PROTOCOL §7). Each resource module has a `config` that
+//! registers its paths; [`config`] registers them all.
+
+pub mod blocks;
+pub mod clients;
+pub mod docs;
+pub mod health;
+pub mod messages;
+pub mod node;
+
+use actix_web::{HttpRequest, web};
+
+use crate::error::ApiError;
+
+/// Registers every route, and problem+json answers for bad paths, bad
+/// queries and unknown routes.
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::PathConfig::default().error_handler(|err, _| ApiError::BadRequest(format!("bad path: {err}")).into()),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|err, _| ApiError::BadRequest(format!("bad query: {err}")).into()),
+    )
+    .configure(node::config)
+    .configure(messages::config)
+    .configure(blocks::config)
+    .configure(clients::config)
+    .configure(health::config)
+    .configure(docs::config)
+    .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// Parses a `{hash}` path segment (64 lowercase hex characters).
+pub(crate) fn parse_hash(s: &str) -> Result<[u8; 32], ApiError> {
+    sealchain_shared::hexbytes::decode_hex::<32>(s)
+        .map_err(|e| ApiError::BadRequest(format!("bad block hash {s:?}: {e}")))
+}
+
+/// Converts an API index to a database key; indexes past `i64::MAX` do not
+/// exist.
+pub(crate) fn db_index(v: u64, what: &str) -> Result<i64, ApiError> {
+    i64::try_from(v).map_err(|_| ApiError::NotFound(format!("no {what} {v}")))
+}

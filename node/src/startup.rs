@@ -1,0 +1,183 @@
+//! Building and running the node: keys, database, writer, HTTP server.
+
+use std::net::TcpListener;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context, bail};
+use sealchain_shared::api::ClientPolicy;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Config;
+use crate::db::{self, models::NewChainState, repo};
+use crate::ingest::writer::{self, IngestHandle, WriterConfig};
+use crate::keys::NodeKeys;
+use crate::state::AppState;
+
+/// Seconds in-flight requests get to finish after a stop signal.
+pub const SHUTDOWN_GRACE_SECS: u64 = 30;
+
+/// A node ready to serve.
+pub struct Application {
+    port: u16,
+    server: Server,
+    ingest: IngestHandle,
+    writer: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Loads (or creates) the keys, migrates the database, checks that the
+    /// stored chain was built with this block size and signing key, starts
+    /// the writer and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::metrics::describe();
+        let (keys, created) = NodeKeys::load_or_create(&config.keys_dir)?;
+        if created {
+            tracing::info!(keys_dir = %config.keys_dir.display(), "created new node keys");
+        }
+        tracing::info!(
+            signing_key = %keys.signing_public_hex(),
+            encryption_key = %keys.encryption_public_hex(),
+            "node keys"
+        );
+
+        let url = config.database_url.clone();
+        let timeout = config.db_timeout;
+        let pool_size = config.db_pool_size;
+        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            db::run_migrations(&url)?;
+            db::build_pool(&url, pool_size, timeout)
+        })
+        .await??;
+        check_chain(&pool, &config, &keys).await?;
+
+        if config.client_policy == ClientPolicy::Allowlist && config.admin_token.is_none() {
+            tracing::warn!("allowlist policy without --admin-token: the admin API is disabled");
+        }
+
+        let (ingest, writer) = writer::spawn(
+            pool.clone(),
+            keys.signing.clone(),
+            WriterConfig {
+                block_size: config.block_size,
+                queue_capacity: config.queue_capacity,
+                max_batch: config.max_batch,
+                reply_timeout: (config.db_timeout * 6).max(Duration::from_secs(10)),
+            },
+        )
+        .context("starting the writer thread")?;
+
+        let listener = TcpListener::bind(&config.listen).with_context(|| format!("binding {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            pool,
+            ingest: ingest.clone(),
+            verifying_key: keys.signing.verifying_key(),
+            signing_key: keys.signing,
+            encryption_key: keys.encryption,
+            block_size: config.block_size,
+            max_skew: config.max_skew,
+            max_message_bytes: config.max_message_bytes,
+            max_body_bytes: config.max_body_bytes,
+            client_policy: config.client_policy,
+            admin_token: config.admin_token.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(crate::routes::config)
+        })
+        .workers(config.workers)
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %config.listen, port, "listening");
+        Ok(Self {
+            port,
+            server,
+            ingest,
+            writer,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (gracefully with `stop(true)`).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or [`ServerHandle::stop`]): stops
+    /// accepting, lets in-flight requests finish, then lets the writer
+    /// commit and answer everything still queued before returning.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            server, ingest, writer, ..
+        } = self;
+        let served = server.await;
+        drop(ingest);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        tracing::info!("stopped");
+        served.context("HTTP server failed")
+    }
+}
+
+/// Creates the chain state on a new database, or checks that an existing
+/// chain matches this node's block size and signing key.
+async fn check_chain(pool: &db::DbPool, config: &Config, keys: &NodeKeys) -> anyhow::Result<()> {
+    let pool = pool.clone();
+    let block_size = i32::try_from(config.block_size)?;
+    let signing_key = keys.signing.verifying_key().to_bytes();
+    let state = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let mut conn = pool.get()?;
+        Ok(repo::init_chain_state(
+            &mut conn,
+            &NewChainState {
+                block_size,
+                signing_key: &signing_key,
+                created_at: sealchain_shared::now_ms(),
+            },
+        )?)
+    })
+    .await??;
+    if state.block_size != block_size {
+        bail!(
+            "the database's chain was built with block size {}, not {}; block size is fixed for the life of a chain \
+             (start with --block-size {})",
+            state.block_size,
+            block_size,
+            state.block_size
+        );
+    }
+    if state.signing_key != signing_key {
+        bail!(
+            "the database's chain was built by node key {}, but this node's key is {}; \
+             point --keys-dir at that node's keys or use another database",
+            hex::encode(&state.signing_key),
+            hex::encode(signing_key)
+        );
+    }
+    tracing::info!(
+        next_seq = state.next_seq,
+        blocks = state.block_count,
+        block_size,
+        "chain loaded"
+    );
+    Ok(())
+}

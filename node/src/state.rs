@@ -1,0 +1,38 @@
+//! What every request handler shares.
+
+use std::time::Duration;
+
+use sealchain_shared::api::ClientPolicy;
+use sealchain_shared::keys::EncryptionKey;
+use sealchain_shared::{SigningKey, VerifyingKey};
+
+use crate::config::Secret;
+use crate::db::DbPool;
+use crate::ingest::writer::IngestHandle;
+
+/// Shared, read-only state of a running node.
+#[derive(Debug)]
+pub struct AppState {
+    /// Database pool for reads and allowlist checks.
+    pub pool: DbPool,
+    /// The single writer's queue.
+    pub ingest: IngestHandle,
+    /// Signs receipts.
+    pub signing_key: SigningKey,
+    /// Its public half.
+    pub verifying_key: VerifyingKey,
+    /// Opens envelopes.
+    pub encryption_key: EncryptionKey,
+    /// Messages per block.
+    pub block_size: u32,
+    /// Allowed clock skew.
+    pub max_skew: Duration,
+    /// Limit on message_bytes.
+    pub max_message_bytes: usize,
+    /// Limit on request bodies.
+    pub max_body_bytes: usize,
+    /// Who may send.
+    pub client_policy: ClientPolicy,
+    /// Admin API token.
+    pub admin_token: Option<Secret>,
+}

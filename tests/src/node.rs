@@ -1,0 +1,115 @@
+//! Nodes under test.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use sealchain_client::api::NodeClient;
+use sealchain_node::config::Config;
+use sealchain_node::startup::Application;
+use sealchain_shared::api::NodeInfo;
+
+use crate::TestDb;
+
+/// Settings of a node under test; by default block size 100, open policy,
+/// fresh keys.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// Extra command-line arguments (`--block-size`, `--client-policy`…).
+    pub args: Vec<String>,
+    /// Use this key directory instead of a fresh one (restarts, two nodes).
+    pub keys_dir: Option<PathBuf>,
+}
+
+impl NodeOptions {
+    /// Adds `--flag value`.
+    pub fn arg(mut self, flag: &str, value: impl ToString) -> Self {
+        self.args.push(flag.to_owned());
+        self.args.push(value.to_string());
+        self
+    }
+
+    /// Uses an existing key directory.
+    pub fn keys_dir(mut self, dir: &Path) -> Self {
+        self.keys_dir = Some(dir.to_owned());
+        self
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct TestNode {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client for it.
+    pub client: NodeClient,
+    /// Its key directory.
+    pub keys_dir: PathBuf,
+    /// What it says about itself.
+    pub info: NodeInfo,
+    _owned_keys: Option<tempfile::TempDir>,
+    handle: ServerHandle,
+    task: actix_rt::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestNode {
+    /// Starts a node on `db` (must be called inside an actix runtime, e.g.
+    /// `#[actix_rt::test]`).
+    pub async fn spawn(db: &TestDb, options: NodeOptions) -> Self {
+        Self::try_spawn(db, options).await.expect("node failed to start")
+    }
+
+    /// Starts a node, returning start-up errors (wrong block size, keys).
+    pub async fn try_spawn(db: &TestDb, options: NodeOptions) -> anyhow::Result<Self> {
+        let (keys_dir, owned) = match options.keys_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let dir = tempfile::tempdir()?;
+                (dir.path().join("node-keys"), Some(dir))
+            }
+        };
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--database-url".into(),
+            db.url.clone(),
+            "--keys-dir".into(),
+            keys_dir.display().to_string(),
+            "--workers".into(),
+            "2".into(),
+            "--db-pool-size".into(),
+            "4".into(),
+        ];
+        args.extend(options.args);
+        let config = Config::from_args(args)?;
+        let app = Application::build(config).await?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let task = actix_rt::spawn(app.run_until_stopped());
+        let client = NodeClient::new(&base, Duration::from_secs(30), 64);
+        let info = client.node_info().await?;
+        Ok(Self {
+            base,
+            client,
+            keys_dir,
+            info,
+            _owned_keys: owned,
+            handle,
+            task,
+        })
+    }
+
+    /// Stops gracefully (as on SIGTERM) and waits until the writer drained.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.task
+            .await
+            .expect("node task panicked")
+            .expect("node stopped with an error");
+    }
+
+    /// Moves the key directory out so it outlives this node (restarts).
+    pub fn take_keys(&mut self) -> Option<tempfile::TempDir> {
+        self._owned_keys.take()
+    }
+}
