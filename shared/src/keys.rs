@@ -207,8 +207,8 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     file.sync_all().map_err(io)
 }
 
-/// Reads a secret file, refusing one that group or others may read.
-pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+/// Reads a secret file's bytes, refusing one that group or others may read.
+fn read_secret_bytes(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let io = |source| KeyError::Io {
         path: path.to_owned(),
         source,
@@ -227,7 +227,34 @@ pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, KeyError> {
     }
     #[cfg(not(unix))]
     let _ = meta;
-    fs::read_to_string(path).map(Zeroizing::new).map_err(io)
+    fs::read(path).map(Zeroizing::new).map_err(io)
+}
+
+/// Reads a secret file, refusing one that group or others may read.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+    let bytes = read_secret_bytes(path)?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(e) => Err(KeyError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        }),
+    }
+}
+
+/// Reads a PEM key file. A file that is not text (a DER key, say) is a
+/// [`KeyError::Format`] like any other file that is not a PEM key, not an
+/// I/O error.
+fn read_key_pem(path: &Path, kind: &'static str) -> Result<Zeroizing<String>, KeyError> {
+    let bytes = read_secret_bytes(path)?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => Err(KeyError::Format {
+            path: path.to_owned(),
+            kind,
+            reason: "the file is not text, so not PEM (a DER key converts with `openssl pkey -inform DER`)".into(),
+        }),
+    }
 }
 
 /// Writes a new Ed25519 key file (mode 0600, never overwriting).
@@ -237,7 +264,7 @@ pub fn save_signing_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
 
 /// Loads an Ed25519 key file, checking its permissions first.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let pem = read_secret_file(path)?;
+    let pem = read_key_pem(path, "Ed25519")?;
     signing_key_from_pem(&pem).map_err(|reason| KeyError::Format {
         path: path.to_owned(),
         kind: "Ed25519",
@@ -252,7 +279,7 @@ pub fn save_encryption_key(path: &Path, key: &EncryptionKey) -> Result<(), KeyEr
 
 /// Loads an X25519 key file, checking its permissions first.
 pub fn load_encryption_key(path: &Path) -> Result<EncryptionKey, KeyError> {
-    let pem = read_secret_file(path)?;
+    let pem = read_key_pem(path, "X25519")?;
     EncryptionKey::from_pem(&pem).map_err(|reason| KeyError::Format {
         path: path.to_owned(),
         kind: "X25519",
