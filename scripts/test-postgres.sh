@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Starts a local PostgreSQL for the test suite (no Docker needed) and prints
+# the TEST_DATABASE_URL to use:
+#
+#     eval "$(scripts/test-postgres.sh)"
+#     cargo test --workspace
+#
+# It uses the Debian/Ubuntu cluster tools (postgresql-common): installs
+# PostgreSQL with apt if it is missing, starts the newest cluster named
+# "main" (creating it if needed), and sets the `postgres` user's password.
+# Needs root (or sudo) for the parts that change the system. Progress goes
+# to stderr; only the export line goes to stdout.
+set -euo pipefail
+
+PASSWORD="${SEALCHAIN_TEST_PG_PASSWORD:-postgres}"
+say() { echo "test-postgres: $*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    say "installing PostgreSQL (apt-get install postgresql libpq-dev)"
+    as_root apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql libpq-dev >&2
+fi
+if ! [ -e /usr/include/postgresql/libpq-fe.h ]; then
+    say "installing libpq-dev (the node links libpq)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev >&2
+fi
+
+version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
+    say "creating cluster $version/main"
+    as_root pg_createcluster "$version" main >&2
+fi
+if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" && $4 == "online"' | grep -q .; then
+    say "starting cluster $version/main"
+    as_root pg_ctlcluster "$version" main start >&2
+fi
+port="$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')"
+
+for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p "$port" && break
+    sleep 1
+done
+pg_isready -q -h 127.0.0.1 -p "$port" || { say "PostgreSQL did not become ready on port $port"; exit 1; }
+
+as_root su postgres -c "psql -q -p $port -c \"ALTER USER postgres PASSWORD '$PASSWORD'\"" >&2
+say "PostgreSQL $version is up on 127.0.0.1:$port"
+echo "export TEST_DATABASE_URL=postgres://postgres:$PASSWORD@127.0.0.1:$port/postgres"

@@ -1,0 +1,369 @@
+//! Every row of PROTOCOL §4's table: the status, the `code`, an
+//! `application/problem+json` body — and nothing stored: after each
+//! rejection the next valid message takes the very next seq.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sealchain_shared::api::Problem;
+use sealchain_shared::envelope::Envelope;
+use sealchain_shared::keys::EncryptionKey;
+use sealchain_shared::message::MessageBuilder;
+use sealchain_shared::{SigningKey, now_ms};
+use sealchain_tests::{NodeOptions, TestDb, TestNode, post_raw, seal};
+
+/// Sends one bad request at a time and checks that nothing was stored.
+struct Checker {
+    node: TestNode,
+    client: SigningKey,
+    next_seq: u64,
+}
+
+impl Checker {
+    async fn start(db: &TestDb, options: NodeOptions) -> Self {
+        let mut checker = Self {
+            node: TestNode::spawn(db, options).await,
+            client: seal::identity(),
+            next_seq: 0,
+        };
+        checker.accepts_next().await;
+        checker
+    }
+
+    /// A valid message takes the next seq: nothing was stored in between.
+    async fn accepts_next(&mut self) {
+        let envelope = seal::envelope(&self.client, &self.node.info, "t", serde_json::json!(null));
+        let receipt = self.node.client.submit(&envelope).await.unwrap();
+        assert_eq!(
+            receipt.seq, self.next_seq,
+            "a rejected message consumed a seq or was stored"
+        );
+        self.next_seq += 1;
+    }
+
+    /// `body` gets `status` and `code` as problem+json whose detail contains
+    /// `detail`; then the next valid message takes the next seq.
+    async fn rejects(&mut self, body: Vec<u8>, status: u16, code: &str, detail: &str) {
+        let (got, content_type, bytes) = post_raw(&self.node.base, "/v1/messages", body).await;
+        let problem: Problem = serde_json::from_slice(&bytes).expect("a problem object");
+        assert_eq!(
+            (got, problem.code.as_str()),
+            (status, code),
+            "detail: {}",
+            problem.detail
+        );
+        assert_eq!(problem.status, status);
+        assert_eq!(content_type, "application/problem+json");
+        assert!(
+            problem.detail.contains(detail),
+            "detail {:?} should mention {detail:?}",
+            problem.detail
+        );
+        self.accepts_next().await;
+    }
+
+    /// Signs `message` (any bytes) with the checker's key, seals it, and
+    /// expects the rejection.
+    async fn rejects_message(&mut self, message: &str, status: u16, code: &str, detail: &str) {
+        let envelope = seal::seal_message_bytes(&self.client, &self.node.info, message.as_bytes());
+        self.rejects(envelope.to_json().into_bytes(), status, code, detail)
+            .await;
+    }
+
+    fn info(&self) -> &sealchain_shared::api::NodeInfo {
+        &self.node.info
+    }
+
+    /// A well-formed message text for this node, from this client.
+    fn message_text(&self, ts: i64, nonce: &str) -> String {
+        format!(
+            r#"{{"v":1,"sender":"{}","node":"{}","nonce":"{nonce}","ts":{ts},"topic":"t","body":{{}}}}"#,
+            hex::encode(self.client.verifying_key().as_bytes()),
+            self.info().signing_key
+        )
+    }
+}
+
+#[actix_rt::test]
+async fn payload_too_large_413() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    // Just over the default 64 KiB limit, otherwise a valid envelope shape.
+    let body = format!(r#"{{"enc":"{}","ct":"{}"}}"#, "00".repeat(32), "A".repeat(64 * 1024));
+    c.rejects(body.into_bytes(), 413, "payload_too_large", "65536").await;
+    // A configured limit applies too.
+    drop(c);
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default().arg("--max-body-bytes", 2048)).await;
+    let big = seal::envelope(&c.client, c.info(), "t", serde_json::json!("x".repeat(2000)));
+    c.rejects(big.to_json().into_bytes(), 413, "payload_too_large", "2048")
+        .await;
+}
+
+#[actix_rt::test]
+async fn malformed_envelope_400() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let good = seal::envelope(&c.client, c.info(), "t", serde_json::json!(1));
+    let enc = hex::encode(good.enc);
+    let ct = STANDARD.encode(&good.ct);
+    let cases = [
+        ("not json".to_owned(), "enc"),
+        (String::new(), "enc"),
+        ("[]".to_owned(), "enc"),
+        (format!(r#"{{"enc":"{enc}"}}"#), "ct"),
+        (format!(r#"{{"ct":"{ct}"}}"#), "enc"),
+        (format!(r#"{{"enc":"{enc}","ct":"{ct}","extra":1}}"#), "extra"),
+        (format!(r#"{{"enc":"{enc}","ct":"{ct}","ct":"{ct}"}}"#), "ct"),
+        (format!(r#"{{"enc":1,"ct":"{ct}"}}"#), "enc"),
+        (format!(r#"{{"enc":"{}","ct":"{ct}"}}"#, &enc[..62]), "enc"),
+        (format!(r#"{{"enc":"{enc}00","ct":"{ct}"}}"#), "enc"),
+        (
+            format!(
+                r#"{{"enc":"{}","ct":"{ct}"}}"#,
+                enc.replace(|ch: char| ch.is_ascii_digit(), "z")
+            ),
+            "enc",
+        ),
+        (format!(r#"{{"enc":"{}","ct":"{ct}"}}"#, enc.to_uppercase()), "enc"),
+        (format!(r#"{{"enc":"{enc}","ct":"{}"}}"#, &ct[..ct.len() - 1]), "ct"),
+        (format!(r#"{{"enc":"{enc}","ct":"***"}}"#), "ct"),
+    ];
+    for (body, detail) in cases {
+        c.rejects(body.into_bytes(), 400, "malformed_envelope", detail).await;
+    }
+}
+
+#[actix_rt::test]
+async fn decryption_failed_400() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let signed = seal::signed(&c.client, c.info(), "t", serde_json::json!(1)).to_bytes();
+    let good = seal::seal_bytes(c.info(), &signed);
+
+    // Sealed to another node's key.
+    let other = EncryptionKey::generate().unwrap();
+    let wrong_key = Envelope::seal(&other.public_key(), &signed).unwrap();
+    // One flipped bit in the ciphertext, in the tag, in enc.
+    let mut tampered_ct = good.clone();
+    tampered_ct.ct[3] ^= 0x01;
+    let mut tampered_tag = good.clone();
+    *tampered_tag.ct.last_mut().unwrap() ^= 0x80;
+    let mut tampered_enc = good.clone();
+    tampered_enc.enc[0] ^= 0x01;
+    // Truncated: shorter than a tag, and missing its last byte.
+    let mut truncated = good.clone();
+    truncated.ct.truncate(truncated.ct.len() - 1);
+    let tiny = Envelope {
+        enc: good.enc,
+        ct: vec![0; 8],
+    };
+    // An all-zero DH output (RFC 9180 §7.1.4): enc is a small-order point.
+    let zero_dh = Envelope {
+        enc: [0; 32],
+        ct: good.ct.clone(),
+    };
+    for envelope in [
+        wrong_key,
+        tampered_ct,
+        tampered_tag,
+        tampered_enc,
+        truncated,
+        tiny,
+        zero_dh,
+    ] {
+        c.rejects(
+            envelope.to_json().into_bytes(),
+            400,
+            "decryption_failed",
+            "could not be opened",
+        )
+        .await;
+    }
+}
+
+#[actix_rt::test]
+async fn invalid_message_422_names_the_member() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let now = now_ms();
+    let nonce = "00112233445566778899aabbccddeeff";
+    let good = c.message_text(now, nonce);
+
+    // Plaintext shorter than 65 bytes: no room for signature and message.
+    for len in [0, 1, 64] {
+        let envelope = seal::seal_bytes(c.info(), &vec![7u8; len]);
+        c.rejects(
+            envelope.to_json().into_bytes(),
+            422,
+            "invalid_message",
+            "64-byte signature",
+        )
+        .await;
+    }
+    // Not UTF-8, not JSON, not an object.
+    let mut not_utf8 = vec![0u8; 64];
+    not_utf8.extend_from_slice(b"{\"v\":\xff}");
+    let envelope = seal::seal_bytes(c.info(), &not_utf8);
+    c.rejects(envelope.to_json().into_bytes(), 422, "invalid_message", "UTF-8")
+        .await;
+    c.rejects_message("not json", 422, "invalid_message", "JSON object")
+        .await;
+    c.rejects_message("[1,2]", 422, "invalid_message", "JSON object").await;
+
+    let sender = hex::encode(c.client.verifying_key().as_bytes());
+    let cases: Vec<(String, &str)> = vec![
+        (good.replace(r#""v":1"#, r#""v":2"#), "`v`"),
+        (good.replace(r#""v":1"#, r#""v":"1""#), "`v`"),
+        (good.replace(&sender, &sender[..63]), "`sender`"),
+        (good.replace(&sender, &sender.to_uppercase()), "`sender`"),
+        (good.replace(&c.info().signing_key.to_string(), "00"), "`node`"),
+        (good.replace(nonce, "0011"), "`nonce`"),
+        (good.replace(nonce, &"g".repeat(32)), "`nonce`"),
+        (good.replace(&now.to_string(), &format!("\"{now}\"")), "`ts`"),
+        (good.replace(&now.to_string(), "1.5"), "`ts`"),
+        (good.replace(r#""topic":"t""#, r#""topic":"""#), "`topic`"),
+        (good.replace(r#""topic":"t""#, r#""topic":"UPPER""#), "`topic`"),
+        (
+            good.replace(r#""topic":"t""#, &format!(r#""topic":"{}""#, "a".repeat(65))),
+            "`topic`",
+        ),
+        (good.replace(r#""topic":"t""#, r#""topic":7"#), "`topic`"),
+        (good.replace(r#","body":{}"#, ""), "`body`"),
+        (good.replace(r#""v":1,"#, ""), "`v`"),
+        (good.replace(r#""v":1,"#, r#""v":1,"v":1,"#), "`v`"),
+        (good.replace(r#""v":1,"#, r#""v":1,"color":"red","#), "`color`"),
+    ];
+    for (message, member) in cases {
+        c.rejects_message(&message, 422, "invalid_message", member).await;
+    }
+
+    // The message size limit (default 16 KiB) applies to message_bytes.
+    let big = MessageBuilder::new(c.info().signing_key.0, "t", &serde_json::json!("x".repeat(17 * 1024)))
+        .unwrap()
+        .sign(&c.client)
+        .unwrap();
+    let envelope = seal::seal_bytes(c.info(), &big.to_bytes());
+    c.rejects(envelope.to_json().into_bytes(), 422, "invalid_message", "16384")
+        .await;
+}
+
+#[actix_rt::test]
+async fn wrong_node_422_and_invalid_signature_401() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+
+    // Bound to another node's signing key.
+    let other_node = seal::identity().verifying_key();
+    let mut info = c.info().clone();
+    info.signing_key.0 = other_node.to_bytes();
+    let to_other = seal::signed(&c.client, &info, "t", serde_json::json!(1));
+    let envelope = seal::seal_bytes(c.info(), &to_other.to_bytes());
+    c.rejects(envelope.to_json().into_bytes(), 422, "wrong_node", "node")
+        .await;
+
+    // Signed by a key other than `sender`.
+    let message = c.message_text(now_ms(), "0102030405060708090a0b0c0d0e0f10");
+    let impostor = seal::identity();
+    let envelope = seal::seal_message_bytes(&impostor, c.info(), message.as_bytes());
+    c.rejects(
+        envelope.to_json().into_bytes(),
+        401,
+        "invalid_signature",
+        "does not verify",
+    )
+    .await;
+
+    // A flipped signature bit.
+    let mut signed = seal::signed(&c.client, c.info(), "t", serde_json::json!(2));
+    signed.signature[10] ^= 0x04;
+    let envelope = seal::seal_bytes(c.info(), &signed.to_bytes());
+    c.rejects(
+        envelope.to_json().into_bytes(),
+        401,
+        "invalid_signature",
+        "does not verify",
+    )
+    .await;
+
+    // A sender that is not a valid Ed25519 point cannot have signed anything.
+    let bad_point = "02".to_owned() + &"00".repeat(30) + "80";
+    let message = c
+        .message_text(now_ms(), "0102030405060708090a0b0c0d0e0f11")
+        .replace(&hex::encode(c.client.verifying_key().as_bytes()), &bad_point);
+    c.rejects_message(&message, 401, "invalid_signature", "not a valid Ed25519 public key")
+        .await;
+}
+
+#[actix_rt::test]
+async fn stale_timestamp_422() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default().arg("--max-skew", 60)).await;
+    let now = now_ms();
+    for (ts, nonce) in [
+        (now - 61_000, "000000000000000000000000000000a1"),
+        (now + 61_000, "000000000000000000000000000000a2"),
+        (0, "000000000000000000000000000000a3"),
+        (i64::MAX, "000000000000000000000000000000a4"),
+        (i64::MIN, "000000000000000000000000000000a5"),
+    ] {
+        let message = c.message_text(ts, nonce);
+        c.rejects_message(&message, 422, "stale_timestamp", "60000 ms").await;
+    }
+    // Within the skew is fine.
+    let message = c.message_text(now - 30_000, "000000000000000000000000000000a6");
+    let envelope = seal::seal_message_bytes(&c.client, c.info(), message.as_bytes());
+    assert_eq!(c.node.client.submit(&envelope).await.unwrap().seq, c.next_seq);
+    c.next_seq += 1;
+}
+
+#[actix_rt::test]
+async fn duplicate_409() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let message = c.message_text(now_ms(), "ffeeddccbbaa99887766554433221100");
+    let first = seal::seal_message_bytes(&c.client, c.info(), message.as_bytes());
+    assert_eq!(c.node.client.submit(&first).await.unwrap().seq, c.next_seq);
+    c.next_seq += 1;
+
+    // The same envelope again, the same message resealed, and another
+    // message that reuses the nonce.
+    let resealed = seal::seal_message_bytes(&c.client, c.info(), message.as_bytes());
+    let reuse = c
+        .message_text(now_ms() + 1, "ffeeddccbbaa99887766554433221100")
+        .replace("\"body\":{}", "\"body\":2");
+    let reused_nonce = seal::seal_message_bytes(&c.client, c.info(), reuse.as_bytes());
+    for envelope in [first, resealed, reused_nonce] {
+        c.rejects(envelope.to_json().into_bytes(), 409, "duplicate", "nonce")
+            .await;
+    }
+
+    // Another sender may use the same nonce.
+    let other = seal::identity();
+    let theirs = c.message_text(now_ms(), "ffeeddccbbaa99887766554433221100").replace(
+        &hex::encode(c.client.verifying_key().as_bytes()),
+        &hex::encode(other.verifying_key().as_bytes()),
+    );
+    let envelope = seal::seal_message_bytes(&other, c.info(), theirs.as_bytes());
+    assert_eq!(c.node.client.submit(&envelope).await.unwrap().seq, c.next_seq);
+}
+
+#[actix_rt::test]
+async fn duplicates_within_one_batch_keep_the_first() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default()).await;
+    let client = seal::identity();
+    let envelope = seal::envelope(&client, &node.info, "t", serde_json::json!(1));
+    // The same envelope 20 times at once: the writer sees several in one
+    // batch; exactly one is accepted.
+    let results = futures_util::future::join_all((0..20).map(|_| node.client.submit(&envelope))).await;
+    let accepted: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].seq, 0);
+    for err in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!((err.status(), err.code()), (Some(409), Some("duplicate")));
+    }
+    let next = seal::envelope(&client, &node.info, "t", serde_json::json!(2));
+    assert_eq!(node.client.submit(&next).await.unwrap().seq, 1);
+}
