@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 use sealchain_shared::api::{
-    Block, BlockCount, BlockList, ClientEntry, ClientList, InclusionProof, MessageRecord, NewClient, NodeInfo, Problem,
-    Receipt,
+    Block, BlockCount, BlockList, BlockSummary, ClientEntry, ClientList, InclusionProof, MessageRecord, NewClient,
+    NodeInfo, Problem, Receipt,
 };
 use sealchain_shared::envelope::Envelope;
 use sealchain_shared::hexbytes::HexBytes;
@@ -215,6 +215,20 @@ impl NodeClient {
     /// `GET /v1/blocks?from=I&limit=N`.
     pub async fn blocks_page(&self, from: u64, limit: u64) -> Result<BlockList, ApiError> {
         self.get(&format!("/v1/blocks?from={from}&limit={limit}")).await
+    }
+
+    /// The header of block `index` (`GET /v1/blocks?from=index&limit=1`),
+    /// or `None` if it is not sealed.
+    pub async fn block_header(&self, index: u64) -> Result<Option<BlockSummary>, ApiError> {
+        let page = self.blocks_page(index, 1).await?;
+        match page.blocks.into_iter().next() {
+            None => Ok(None),
+            Some(b) if b.index == index => Ok(Some(b)),
+            Some(b) => Err(ApiError::BadResponse(format!(
+                "asked for the header of block {index}, got block {}",
+                b.index
+            ))),
+        }
     }
 
     /// `GET` of any path, decoded as `T` (for paths not wrapped above).

@@ -1,8 +1,23 @@
 //! # sealchain-client
 //!
 //! The library behind the `sealchain` command: [`api::NodeClient`] speaks
-//! the node's REST API (PROTOCOL §7) over awc; the commands build on it.
+//! the node's REST API (PROTOCOL §7) over awc; [`cli`] is the command line
+//! and [`commands`] holds one module per subcommand.
+//!
+//! Every command that talks to a node starts with [`connect::connect`],
+//! which fetches `GET /v1/node` and checks the node's keys against the pin
+//! (`--node-key`, or the pin file written on first contact).
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod connect;
+pub mod duration;
+pub mod output;
+pub mod pin;
+pub mod progress;
+pub mod receipts;
+pub mod sealing;
+pub mod stats;

@@ -1,0 +1,288 @@
+//! `sealchain verify`: audit the chain (PROTOCOL §8) and receipts, trusting
+//! nothing the node says beyond its pinned signing key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use sealchain_shared::api::{Block, BlockSummary, Receipt};
+use sealchain_shared::audit::{self, AuditError};
+use sealchain_shared::{Hash, hexbytes::HexBytes};
+use serde::Serialize;
+
+use crate::cli::Global;
+use crate::connect::{Node, connect};
+use crate::output::{emit, emit_json, one_line};
+use crate::progress;
+use crate::receipts;
+
+/// Blocks (and proofs) fetched ahead while earlier ones are checked.
+const FETCH_AHEAD: usize = 4;
+
+/// Audit the chain as PROTOCOL §8 says, and optionally your receipts.
+///
+/// Fetches every sealed block from --from to the head and checks, block by
+/// block: the block is signed by the node's pinned signing key; its header
+/// fields re-encode to its hash; the node's signature over the hash
+/// verifies; prev_hash is the previous block's hash (zeros for block 0); its
+/// messages' seqs run gapless from first_seq; every message is well formed,
+/// bound to this node, and its signature verifies under its sender; the
+/// RFC 6962 root over the messages equals merkle_root. One changed byte
+/// anywhere in a block fails the audit. When --from is above 0 the link of
+/// the first block is checked against the (verified) header of the block
+/// before it.
+///
+/// With --receipts FILE (written by `send` or `simulate --receipts`), each
+/// receipt's node signature is checked, and for receipts whose block is
+/// sealed: the block lists the message with the receipt's leaf hash and
+/// receipt time, and the node's inclusion proof leads from the leaf hash to
+/// the block's verified Merkle root. Receipts whose block is still open are
+/// counted as pending.
+///
+/// Exits non-zero naming the first bad block, message or receipt.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  sealchain verify
+  sealchain verify --from 1000
+  sealchain verify --receipts ./receipts.jsonl --json")]
+pub struct Args {
+    /// First block to verify.
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
+    /// Also verify the receipts in this file (one JSON receipt per line).
+    #[arg(long, value_name = "FILE")]
+    pub receipts: Option<PathBuf>,
+}
+
+/// What was verified (`--json` prints it, with `ok` and `error`).
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    node: String,
+    signing_key: String,
+    from: u64,
+    blocks_in_chain: u64,
+    blocks_verified: u64,
+    messages_verified: u64,
+    last_verified: Option<BlockRef>,
+    receipts: Option<ReceiptReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct BlockRef {
+    index: u64,
+    hash: HexBytes<32>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct ReceiptReport {
+    file: PathBuf,
+    total: u64,
+    included: u64,
+    pending: u64,
+}
+
+/// Runs `verify`.
+pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let receipts = args.receipts.as_deref().map(receipts::read).transpose()?;
+    let node = connect(global, FETCH_AHEAD * 2).await?;
+    let mut report = Report {
+        node: node.client.base().to_owned(),
+        signing_key: node.info.signing_key.to_hex(),
+        from: args.from,
+        receipts: args.receipts.as_ref().map(|file| ReceiptReport {
+            file: file.clone(),
+            ..ReceiptReport::default()
+        }),
+        ..Report::default()
+    };
+    let result = audit_chain(&node, args.from, receipts.unwrap_or_default(), &mut report).await;
+    if global.json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("ok".into(), result.is_ok().into());
+            if let Err(e) = &result {
+                object.insert("error".into(), one_line(e).into());
+            }
+        }
+        emit_json(&value)?;
+    } else if result.is_ok() {
+        emit(&describe(&report))?;
+    }
+    result
+}
+
+fn describe(r: &Report) -> String {
+    let mut text = match &r.last_verified {
+        Some(last) => format!(
+            "chain ok: blocks {}..={} ({} blocks, {} messages) verified against signing key {}\n\
+             last block {} {}\n",
+            r.from, last.index, r.blocks_verified, r.messages_verified, r.signing_key, last.index, last.hash
+        ),
+        None => format!(
+            "chain ok: no sealed blocks from {} ({} in the chain)\n",
+            r.from, r.blocks_in_chain
+        ),
+    };
+    if let Some(rr) = &r.receipts {
+        text.push_str(&format!(
+            "receipts ok: {} in {}: {} signed by the node and included in verified blocks, {} pending (block not sealed yet)\n",
+            rr.total,
+            rr.file.display(),
+            rr.included,
+            rr.pending
+        ));
+    }
+    text
+}
+
+async fn audit_chain(node: &Node, from: u64, receipts: Vec<Receipt>, report: &mut Report) -> anyhow::Result<()> {
+    let key = &node.signing_key;
+    let block_size = node.info.block_size;
+    let count = node.client.block_count().await.context("counting blocks")?;
+    report.blocks_in_chain = count;
+    if from > count {
+        bail!("--from {from} is past the chain's end ({count} blocks are sealed)");
+    }
+
+    // Receipt signatures first: they need nothing from the chain.
+    let mut by_block: BTreeMap<u64, Vec<Receipt>> = BTreeMap::new();
+    for receipt in receipts {
+        audit::verify_receipt(&receipt, key, block_size)?;
+        by_block.entry(receipt.block_index).or_default().push(receipt);
+    }
+    if let Some(rr) = report.receipts.as_mut() {
+        rr.total = by_block.values().map(|v| v.len() as u64).sum();
+    }
+
+    // The block before --from anchors the first link.
+    let mut prev: Option<Hash> = None;
+    if from > 0 {
+        let before = node.header(from - 1).await?;
+        audit::verify_block_header(&before, key, block_size, None)?;
+        prev = Some(before.hash.0);
+    }
+
+    let bar = progress::counter(count - from, "verifying");
+    let client = node.client.clone();
+    let mut blocks = stream::iter(from..count)
+        .map(|i| {
+            let client = client.clone();
+            async move { client.block(i).await.with_context(|| format!("fetching block {i}")) }
+        })
+        .buffered(FETCH_AHEAD);
+    let mut expected = from;
+    while let Some(block) = blocks.next().await {
+        let block = block?;
+        if block.summary.index != expected {
+            bail!(AuditError::Index {
+                expected,
+                found: block.summary.index,
+            });
+        }
+        audit::verify_block(&block, key, block_size, prev.as_ref()).map_err(|e| fail(e, from, expected))?;
+        if let Some(receipts) = by_block.remove(&expected) {
+            check_receipts_in_block(node, &block, &receipts).await?;
+            if let Some(rr) = report.receipts.as_mut() {
+                rr.included += receipts.len() as u64;
+            }
+        }
+        prev = Some(block.summary.hash.0);
+        report.blocks_verified += 1;
+        report.messages_verified += block.messages.len() as u64;
+        report.last_verified = Some(BlockRef {
+            index: expected,
+            hash: block.summary.hash,
+        });
+        expected += 1;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // Receipts of blocks before --from: their headers are checked on their
+    // own (no link), then the proofs. Receipts beyond the head are pending.
+    for (index, receipts) in by_block {
+        if index >= count {
+            if let Some(rr) = report.receipts.as_mut() {
+                rr.pending += receipts.len() as u64;
+            }
+            continue;
+        }
+        let summary = node.header(index).await?;
+        audit::verify_block_header(&summary, key, block_size, None)?;
+        check_proofs(node, &summary, &receipts).await?;
+        if let Some(rr) = report.receipts.as_mut() {
+            rr.included += receipts.len() as u64;
+        }
+    }
+    Ok(())
+}
+
+/// The audit error, and how far the audit got before it.
+fn fail(error: AuditError, from: u64, at: u64) -> anyhow::Error {
+    // Block-level errors name the block; message-level ones get it here.
+    let what = match error.to_string() {
+        text if text.starts_with("block") => text,
+        text => format!("block {at}: {text}"),
+    };
+    if at > from {
+        anyhow!("{what} (blocks {from}..={} verified before it)", at - 1)
+    } else {
+        anyhow!(what)
+    }
+}
+
+/// Receipts against a verified block: the block lists each message with the
+/// receipt's leaf hash and time, and the node's proofs lead to its root.
+async fn check_receipts_in_block(node: &Node, block: &Block, receipts: &[Receipt]) -> anyhow::Result<()> {
+    for r in receipts {
+        let listed = r
+            .seq
+            .checked_sub(block.summary.first_seq)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| block.messages.get(i))
+            .ok_or_else(|| anyhow!("receipt {}: block {} does not list it", r.seq, block.summary.index))?;
+        if listed.seq != r.seq || listed.leaf_hash != r.leaf_hash {
+            bail!(
+                "receipt {}: block {} lists leaf hash {} at that seq, the receipt says {}",
+                r.seq,
+                block.summary.index,
+                listed.leaf_hash,
+                r.leaf_hash
+            );
+        }
+        if listed.received_at != r.received_at {
+            bail!(
+                "receipt {}: block {} lists received_at {}, the receipt says {}",
+                r.seq,
+                block.summary.index,
+                listed.received_at,
+                r.received_at
+            );
+        }
+    }
+    check_proofs(node, &block.summary, receipts).await
+}
+
+/// Fetches each receipt's inclusion proof and checks it against `block`, a
+/// verified header.
+async fn check_proofs(node: &Node, block: &BlockSummary, receipts: &[Receipt]) -> anyhow::Result<()> {
+    let block_size = node.info.block_size;
+    stream::iter(receipts)
+        .map(|r| {
+            let client = node.client.clone();
+            async move {
+                let proof = client
+                    .proof(r.seq)
+                    .await
+                    .with_context(|| format!("fetching the inclusion proof of seq {}", r.seq))?;
+                audit::verify_inclusion(r, &proof, block, block_size)?;
+                anyhow::Ok(())
+            }
+        })
+        .buffered(FETCH_AHEAD * 2)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(drop)
+}

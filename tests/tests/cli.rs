@@ -1,0 +1,690 @@
+//! The `sealchain` command against real nodes and Postgres: keys, send and
+//! receipts, the classic simulation, reading blocks, proofs, the audit
+//! (including bytes changed behind the node's back), pinning, errors and
+//! the benchmark.
+//!
+//! These tests run the real binary. Cargo builds it for `cargo test
+//! --workspace` or `cargo test -p sealchain-client`; when running only this
+//! crate, build it first (`cargo build -p sealchain-client`) — the tests
+//! refuse a binary older than the client's sources.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::SystemTime;
+
+use assert_cmd::assert::OutputAssertExt;
+use predicates::prelude::*;
+use sealchain_shared::api::{NodeInfo, Receipt};
+use sealchain_shared::{VerifyingKey, audit};
+use sealchain_tests::{NodeOptions, TestDb, TestNode, seal};
+use serde_json::Value;
+
+/// The `sealchain` binary next to this test's executable, checked to be
+/// newer than every file of the client's sources.
+fn binary() -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(format!("sealchain{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run `cargo build -p sealchain-client` first",
+            bin.display()
+        )
+    });
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../client");
+    let newest = newest_mtime(&client.join("src")).max(newest_mtime(&client.join("Cargo.toml")));
+    assert!(
+        built >= newest,
+        "{} is older than client/src: run `cargo build -p sealchain-client` first",
+        bin.display()
+    );
+    bin
+}
+
+fn newest_mtime(path: &Path) -> SystemTime {
+    let meta = std::fs::metadata(path).unwrap();
+    if !meta.is_dir() {
+        return meta.modified().unwrap();
+    }
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| newest_mtime(&e.unwrap().path()))
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// A working directory (keys, pin file, receipts) and the node to talk to.
+struct Cli {
+    dir: tempfile::TempDir,
+    node: String,
+}
+
+impl Cli {
+    fn new(node: &TestNode) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            node: node.base.clone(),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Runs `sealchain --node <node> ARGS` (unless ARGS name another
+    /// `--node`) on a blocking thread, so the node (on this test's runtime)
+    /// keeps serving.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = assert_cmd::Command::new(binary());
+        cmd.current_dir(self.dir.path())
+            .env_remove("SEALCHAIN_NODE")
+            .env_remove("SEALCHAIN_NODE_KEY")
+            .env_remove("SEALCHAIN_PIN_FILE");
+        if !args.contains(&"--node") {
+            cmd.arg("--node").arg(&self.node);
+        }
+        cmd.args(args);
+        actix_rt::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        let text = String::from_utf8(output.stdout.clone()).unwrap();
+        output.assert().success();
+        text
+    }
+
+    /// Runs with `--json` and expects success; returns the parsed stdout.
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all).await).unwrap()
+    }
+
+    /// Runs and expects the failure users should see: exit status 1 and
+    /// one `error: ` line on stderr containing `needle`, no panic.
+    async fn fails(&self, args: &[&str], needle: &str) -> String {
+        let output = self.run(args).await;
+        let err = String::from_utf8(output.stderr.clone()).unwrap();
+        output
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with("error: "))
+            .stderr(predicate::str::contains(needle))
+            .stderr(predicate::str::contains("panicked").not());
+        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+        err
+    }
+}
+
+fn node_key(info: &NodeInfo) -> VerifyingKey {
+    VerifyingKey::from_bytes(&info.signing_key.0).unwrap()
+}
+
+/// Sends `n` messages with the library; returns their receipts.
+async fn fill(node: &TestNode, n: usize) -> Vec<Receipt> {
+    let key = seal::identity();
+    let mut receipts = Vec::with_capacity(n);
+    for i in 0..n {
+        let envelope = seal::envelope(&key, &node.info, "sensors/temp", serde_json::json!({ "i": i }));
+        receipts.push(node.client.submit(&envelope).await.unwrap());
+    }
+    receipts
+}
+
+fn write_receipts(path: &Path, receipts: &[Receipt]) {
+    let lines: String = receipts
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    std::fs::write(path, lines).unwrap();
+}
+
+/// Flips the lowest bit of one byte of a bytea column.
+fn flip(db: &TestDb, table: &str, column: &str, row: &str, byte: usize) {
+    let changed = db.execute(&format!(
+        "UPDATE {table} SET {column} = set_byte({column}, {byte}, get_byte({column}, {byte}) # 1) WHERE {row}"
+    ));
+    assert_eq!(changed, 1, "{table}.{column} {row}");
+}
+
+#[actix_rt::test]
+async fn send_signs_seals_and_checks_the_receipt() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default()).await;
+    let cli = Cli::new(&node);
+    cli.ok(&["keygen", "--out", "keys"]).await;
+    let send = [
+        "send",
+        "--key",
+        "keys/client-000.pem",
+        "--topic",
+        "sensors/temp",
+        "--body",
+        r#"{"reading": 21.5, "unit": "C"}"#,
+        "--receipts",
+        "receipts.jsonl",
+    ];
+
+    let text = cli.ok(&send).await;
+    assert!(text.contains("accepted     seq 0 in block 0"), "{text}");
+    assert!(text.contains("verified under the node's key"), "{text}");
+    assert!(text.contains("receipt appended to receipts.jsonl"), "{text}");
+    let receipt: Receipt = serde_json::from_value(cli.json(&send).await).unwrap();
+    assert_eq!(receipt.seq, 1);
+
+    // The receipt file holds both, one JSON object per line, and each names
+    // the stored message.
+    let lines: Vec<Receipt> = std::fs::read_to_string(cli.path("receipts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1], receipt);
+    for r in &lines {
+        audit::verify_receipt(r, &node_key(&node.info), node.info.block_size).unwrap();
+        let stored = node.client.message(r.seq).await.unwrap();
+        assert_eq!(stored.leaf_hash, r.leaf_hash);
+        assert!(
+            stored
+                .message
+                .contains(r#""topic":"sensors/temp","body":{"reading":21.5,"unit":"C"}"#)
+        );
+        let sender = sealchain_shared::keys::load_signing_key(&cli.path("keys/client-000.pem")).unwrap();
+        assert_eq!(stored.sender.0, sender.verifying_key().to_bytes());
+    }
+
+    // The node's problem reaches the user as code and detail.
+    cli.fails(
+        &[
+            "send",
+            "--key",
+            "keys/client-000.pem",
+            "--topic",
+            "t",
+            "--body",
+            &format!("\"{}\"", "x".repeat(17_000)),
+        ],
+        "422 invalid_message",
+    )
+    .await;
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn simulate_seals_blocks_that_verify() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 10)).await;
+    let cli = Cli::new(&node);
+    let summary = cli
+        .json(&[
+            "simulate",
+            "--keys",
+            "keys",
+            "--clients",
+            "4",
+            "--interval",
+            "50ms",
+            "--duration",
+            "2s",
+            "--receipts",
+            "receipts.jsonl",
+        ])
+        .await;
+    assert_eq!(summary["messages_per_client"], 40, "{summary}");
+    assert_eq!(summary["sent"], 160, "{summary}");
+    assert_eq!(summary["accepted"], 160, "{summary}");
+    assert_eq!(summary["rejected"], 0, "{summary}");
+    assert_eq!(summary["bad_receipts"], 0, "{summary}");
+    assert_eq!(summary["blocks_sealed"], 16, "{summary}");
+    let latency = &summary["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
+
+    // Each client had its own identity, created in the key directory.
+    use std::os::unix::fs::PermissionsExt;
+    for i in 0..4 {
+        let meta = std::fs::metadata(cli.path(&format!("keys/client-{i:03}.pem"))).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    assert!(!cli.path("keys/client-004.pem").exists());
+    let mut senders = std::collections::BTreeSet::new();
+    for seq in [0, 1, 2, 3, 100, 159] {
+        senders.insert(node.client.message(seq).await.unwrap().sender);
+    }
+    assert_eq!(senders.len(), 4, "messages come from the four clients");
+
+    // The chain and every receipt verify.
+    let text = cli.ok(&["verify", "--receipts", "receipts.jsonl"]).await;
+    assert!(
+        text.contains("chain ok: blocks 0..=15 (16 blocks, 160 messages)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("160 signed by the node and included in verified blocks, 0 pending"),
+        "{text}"
+    );
+
+    // Human summary of a second run: the same keys, 16 more blocks.
+    let text = cli
+        .ok(&[
+            "simulate",
+            "--keys",
+            "keys",
+            "--clients",
+            "4",
+            "--interval",
+            "100ms",
+            "--duration",
+            "1s",
+        ])
+        .await;
+    for line in [
+        "sent       40",
+        "accepted   40",
+        "rejected   0",
+        "blocks     4 sealed during the run (20 in the chain)",
+    ] {
+        assert!(text.contains(line), "{line:?} not in {text}");
+    }
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn simulate_fails_when_messages_are_rejected() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--client-policy", "allowlist")).await;
+    let cli = Cli::new(&node);
+    let args = [
+        "simulate",
+        "--keys",
+        "keys",
+        "--clients",
+        "2",
+        "--interval",
+        "50ms",
+        "--duration",
+        "200ms",
+    ];
+    let output = cli.run(&[&["--json"][..], &args].concat()).await;
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["sent"], 8, "{summary}");
+    assert_eq!(summary["accepted"], 0, "{summary}");
+    assert_eq!(summary["rejected_by_code"]["unknown_sender"], 8, "{summary}");
+    cli.fails(&args, "8 of 8 messages were rejected (unknown_sender 8)")
+        .await;
+    // And one send shows the node's code and detail.
+    cli.fails(
+        &["send", "--key", "keys/client-000.pem", "--topic", "t", "--body", "1"],
+        "sending the message: 403 unknown_sender: ",
+    )
+    .await;
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn blocks_and_proof_read_and_check_the_chain() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 10)).await;
+    let cli = Cli::new(&node);
+    assert_eq!(cli.json(&["blocks", "count"]).await["count"], 0);
+    cli.fails(&["blocks", "head"], "404 not_found").await;
+    fill(&node, 35).await; // blocks 0..=2, five messages open
+
+    assert_eq!(cli.json(&["blocks", "count"]).await["count"], 3);
+    assert!(cli.ok(&["blocks", "count"]).await.starts_with("3 blocks sealed"));
+
+    let b1 = cli.json(&["blocks", "get", "1"]).await;
+    assert_eq!(b1["index"], 1);
+    assert_eq!(b1["messages"].as_array().unwrap().len(), 10);
+    let text = cli.ok(&["blocks", "get", "1", "--messages"]).await;
+    assert!(
+        text.contains("check        ok: header hash, node signature, Merkle root and 10 message signatures verify"),
+        "{text}"
+    );
+    assert!(text.contains(r#""topic":"sensors/temp","body":{"i":19}"#), "{text}");
+
+    let head = cli.json(&["blocks", "head"]).await;
+    assert_eq!(head["index"], 2);
+    let head_hash = head["hash"].as_str().unwrap();
+    assert_eq!(cli.json(&["blocks", "hash", head_hash]).await, head);
+    assert_eq!(cli.json(&["blocks", "hash", &head_hash.to_uppercase()]).await, head);
+    let prev = cli.json(&["blocks", "prev", head_hash]).await;
+    assert_eq!(prev, b1);
+
+    let page = cli.json(&["blocks", "list", "--from", "1", "--limit", "1"]).await;
+    assert_eq!(page["blocks"].as_array().unwrap().len(), 1);
+    assert_eq!(page["blocks"][0]["hash"], b1["hash"]);
+    assert_eq!(page["next"], 2);
+    let text = cli.ok(&["blocks", "list"]).await;
+    assert!(
+        text.contains("check: ok (3 headers: hash, node signature, links)"),
+        "{text}"
+    );
+
+    // Proof of message 17: leaf 7 of 10 in block 1, four hashes up.
+    let proof = cli.json(&["proof", "17"]).await;
+    assert_eq!(proof["block_index"], 1);
+    assert_eq!(proof["leaf_index"], 7);
+    assert_eq!(proof["audit_path"].as_array().unwrap().len(), 4);
+    assert_eq!(proof["merkle_root"], b1["merkle_root"]);
+    assert_eq!(proof["verified"], true);
+    let text = cli.ok(&["proof", "17"]).await;
+    assert!(text.contains("block        1 (leaf 7 of 10)"), "{text}");
+    assert!(text.contains("audit path   4 hashes, from the leaf up"), "{text}");
+    assert!(text.starts_with("message      17 from "), "{text}");
+
+    // Errors: unknown, open, malformed.
+    cli.fails(&["blocks", "get", "7"], "fetching block 7: 404 not_found: no block 7")
+        .await;
+    cli.fails(&["blocks", "hash", &"ab".repeat(32)], "404 not_found").await;
+    cli.fails(&["blocks", "prev", b1["prev_hash"].as_str().unwrap()], "404 not_found")
+        .await;
+    cli.fails(&["blocks", "hash", "xyz"], "\"xyz\" is not a block hash")
+        .await;
+    cli.fails(&["proof", "33"], "409 not_sealed").await;
+    cli.fails(&["proof", "99"], "404 not_found").await;
+
+    // A block changed in the database is shown, flagged, and fails.
+    flip(&db, "messages", "message", "seq = 12", 30);
+    let err = cli.fails(&["blocks", "get", "1"], "block 1 does not verify").await;
+    assert!(err.contains("message 12"), "{err}");
+    cli.fails(&["proof", "12"], "message 12: ").await;
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn verify_names_the_first_changed_byte_in_postgres() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 10)).await;
+    let cli = Cli::new(&node);
+    fill(&node, 45).await; // blocks 0..=3
+    let text = cli.ok(&["verify"]).await;
+    assert!(
+        text.contains("chain ok: blocks 0..=3 (4 blocks, 40 messages)"),
+        "{text}"
+    );
+    assert!(text.contains(&node.info.signing_key.to_hex()), "{text}");
+    assert!(
+        cli.ok(&["verify", "--from", "2"])
+            .await
+            .contains("chain ok: blocks 2..=3")
+    );
+
+    // One bit of one byte, in each stored part of the chain.
+    let cases: &[(&str, &str, &str, usize, &str)] = &[
+        (
+            "messages",
+            "message",
+            "seq = 3",
+            40,
+            "block 0: message 3: leaf_hash does not match",
+        ),
+        (
+            "messages",
+            "signature",
+            "seq = 12",
+            5,
+            "block 1: message 12: leaf_hash does not match",
+        ),
+        (
+            "messages",
+            "leaf_hash",
+            "seq = 25",
+            31,
+            "block 2: message 25: leaf_hash does not match",
+        ),
+        (
+            "messages",
+            "sender",
+            "seq = 33",
+            0,
+            "block 3: message 33: sender field differs",
+        ),
+        (
+            "blocks",
+            "merkle_root",
+            "idx = 1",
+            0,
+            "block 1: header fields do not re-encode to its hash",
+        ),
+        (
+            "blocks",
+            "signature",
+            "idx = 2",
+            63,
+            "block 2: node signature does not verify",
+        ),
+        (
+            "blocks",
+            "prev_hash",
+            "idx = 3",
+            7,
+            "block 3: header fields do not re-encode to its hash",
+        ),
+        (
+            "blocks",
+            "hash",
+            "idx = 0",
+            0,
+            "block 0: header fields do not re-encode to its hash",
+        ),
+    ];
+    for &(table, column, row, byte, needle) in cases {
+        flip(&db, table, column, row, byte);
+        let err = cli.fails(&["verify"], needle).await;
+        flip(&db, table, column, row, byte);
+        if !needle.starts_with("block 0") {
+            assert!(err.contains("verified before it"), "{err}");
+        }
+    }
+    // Changed integers and a message moved out of its block.
+    db.execute("UPDATE blocks SET sealed_at = sealed_at + 1 WHERE idx = 2");
+    cli.fails(&["verify"], "block 2: header fields do not re-encode").await;
+    db.execute("UPDATE blocks SET sealed_at = sealed_at - 1 WHERE idx = 2");
+    db.execute("UPDATE messages SET seq = 1000 WHERE seq = 14");
+    cli.fails(&["verify"], "block 1: lists 9 messages, header says 10")
+        .await;
+    db.execute("UPDATE messages SET seq = 14 WHERE seq = 1000");
+    // The link from --from's predecessor is checked too.
+    flip(&db, "blocks", "signature", "idx = 1", 0);
+    cli.fails(&["verify", "--from", "2"], "block 1: node signature does not verify")
+        .await;
+    flip(&db, "blocks", "signature", "idx = 1", 0);
+
+    // Restored byte for byte, the chain verifies again.
+    let report = cli.json(&["verify"]).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["blocks_verified"], 4);
+    assert_eq!(report["messages_verified"], 40);
+    // And --json reports a failure as well as exiting non-zero.
+    flip(&db, "messages", "message", "seq = 3", 40);
+    let output = cli.run(&["--json", "verify"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(report["error"].as_str().unwrap().contains("message 3"), "{report}");
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn verify_receipts_checks_signatures_and_inclusion() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 10)).await;
+    let cli = Cli::new(&node);
+    let receipts = fill(&node, 25).await; // blocks 0, 1; five open
+    write_receipts(&cli.path("receipts.jsonl"), &receipts);
+
+    let text = cli.ok(&["verify", "--receipts", "receipts.jsonl"]).await;
+    assert!(
+        text.contains(
+            "receipts ok: 25 in receipts.jsonl: 20 signed by the node and included in verified blocks, 5 pending"
+        ),
+        "{text}"
+    );
+    // Receipts of blocks before --from are checked against their headers.
+    let report = cli
+        .json(&["verify", "--from", "1", "--receipts", "receipts.jsonl"])
+        .await;
+    assert_eq!(report["receipts"]["included"], 20, "{report}");
+    assert_eq!(report["receipts"]["pending"], 5, "{report}");
+
+    // A receipt whose signature does not verify.
+    let mut forged = receipts.clone();
+    forged[7].received_at += 1;
+    write_receipts(&cli.path("forged.jsonl"), &forged);
+    cli.fails(
+        &["verify", "--receipts", "forged.jsonl"],
+        "receipt 7: node signature does not verify",
+    )
+    .await;
+
+    // The stored receipt time is outside every hash and signature of the
+    // chain: only a receipt can show that it was changed.
+    db.execute("UPDATE messages SET received_at = received_at + 1 WHERE seq = 4");
+    cli.ok(&["verify"]).await;
+    cli.fails(
+        &["verify", "--receipts", "receipts.jsonl"],
+        "receipt 4: block 0 lists received_at",
+    )
+    .await;
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_node_with_other_keys_than_the_pin_is_refused() {
+    let (db_a, db_b) = (TestDb::new(), TestDb::new());
+    let a = TestNode::spawn(&db_a, NodeOptions::default()).await;
+    let b = TestNode::spawn(&db_b, NodeOptions::default()).await;
+    let cli = Cli::new(&a);
+    let (key_a, key_b) = (a.info.signing_key.to_hex(), b.info.signing_key.to_hex());
+
+    // First contact pins A's keys.
+    let text = cli.ok(&["node-info"]).await;
+    assert!(text.contains(&format!("signing key     {key_a}")), "{text}");
+    assert!(
+        text.contains("first contact: keys pinned in .sealchain-pin.json"),
+        "{text}"
+    );
+    let pin: Value = serde_json::from_str(&std::fs::read_to_string(cli.path(".sealchain-pin.json")).unwrap()).unwrap();
+    assert_eq!(pin["signing_key"], key_a.as_str());
+    assert_eq!(pin["encryption_key"], a.info.encryption_key.to_hex().as_str());
+    assert_eq!(cli.json(&["node-info"]).await["pin"]["status"], "matched");
+    cli.ok(&["keygen", "--out", "keys"]).await;
+
+    // B is refused by every command that talks to a node, naming both keys.
+    let b_url = b.base.as_str();
+    for args in [
+        &["node-info"][..],
+        &["send", "--key", "keys/client-000.pem", "--topic", "t", "--body", "1"],
+        &[
+            "simulate",
+            "--keys",
+            "keys",
+            "--clients",
+            "1",
+            "--interval",
+            "10ms",
+            "--duration",
+            "10ms",
+        ],
+        &["blocks", "count"],
+        &["verify"],
+        &["proof", "0"],
+        &["bench", "--messages", "1"],
+    ] {
+        let err = cli
+            .fails(&[&["--node", b_url][..], args].concat(), "node key mismatch")
+            .await;
+        assert!(err.contains(&key_a) && err.contains(&key_b), "{err}");
+        assert!(err.contains(".sealchain-pin.json"), "{err}");
+    }
+    assert_eq!(
+        b.client.message(0).await.unwrap_err().code(),
+        Some("not_found"),
+        "nothing reached B"
+    );
+
+    // --node-key pins the signing key without a file; --no-pin skips the file.
+    let err = cli
+        .fails(
+            &["--node", b_url, "--no-pin", "--node-key", &key_a, "node-info"],
+            "--node-key pins",
+        )
+        .await;
+    assert!(err.contains(&key_b), "{err}");
+    assert!(
+        cli.ok(&["--node", b_url, "--no-pin", "node-info"])
+            .await
+            .contains("not checked (--no-pin)")
+    );
+    let text = cli
+        .ok(&[
+            "--node",
+            b_url,
+            "--node-key",
+            &key_b,
+            "--pin-file",
+            "b.json",
+            "node-info",
+        ])
+        .await;
+    assert!(text.contains("first contact: keys pinned in b.json"), "{text}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_stopped_node_is_one_clear_line() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default()).await;
+    let cli = Cli::new(&node);
+    cli.ok(&["node-info"]).await;
+    node.stop().await;
+    let err = cli
+        .fails(&["blocks", "count"], "cannot reach the node at http://127.0.0.1:")
+        .await;
+    assert!(err.contains("is the node running?"), "{err}");
+}
+
+#[actix_rt::test]
+async fn bench_reports_throughput_latency_and_errors() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default()).await;
+    let cli = Cli::new(&node);
+    let report = cli
+        .json(&["bench", "--messages", "200", "--concurrency", "8", "--clients", "5"])
+        .await;
+    assert_eq!(report["messages"], 200, "{report}");
+    assert_eq!(report["accepted"], 200, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(report["errors_by_code"], serde_json::json!({}), "{report}");
+    assert_eq!(report["bad_receipts"], 0, "{report}");
+    assert!(report["accepted_per_second"].as_f64().unwrap() > 0.0, "{report}");
+    let l = &report["latency_ms"];
+    let q = |k: &str| l[k].as_f64().unwrap();
+    assert!(
+        0.0 < q("p50") && q("p50") <= q("p90") && q("p90") <= q("p99") && q("p99") <= q("max"),
+        "{l}"
+    );
+
+    // The messages are real: two full blocks that verify.
+    assert_eq!(node.client.block_count().await.unwrap(), 2);
+    assert!(
+        cli.ok(&["verify"])
+            .await
+            .contains("chain ok: blocks 0..=1 (2 blocks, 200 messages)")
+    );
+    let text = cli.ok(&["bench", "--messages", "20", "--concurrency", "4"]).await;
+    assert!(text.contains("accepted   20 in "), "{text}");
+    assert!(text.contains("errors     0"), "{text}");
+    node.stop().await;
+}
