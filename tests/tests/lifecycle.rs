@@ -280,7 +280,7 @@ async fn a_full_queue_answers_503_at_once() {
     for t in tasks {
         t.await.unwrap();
     }
-    let results = results.borrow();
+    let results = results.take();
     let mut seqs: Vec<u64> = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.seq))
