@@ -1,0 +1,123 @@
+//! The classic scenario: 10 clients, each with its own identity, each
+//! sending one message a second for a minute — 600 messages, exactly 6
+//! blocks of 100 — run with the real `sealchain simulate` against a real
+//! node, then audited with `sealchain verify --receipts` and here.
+//!
+//! `classic_scenario` shortens the interval to 50 ms (same message counts,
+//! three seconds); `classic_scenario_at_real_speed` runs the defaults
+//! (1 s × 60 s) and is ignored by default:
+//!
+//! ```text
+//! cargo test -p sealchain-tests --test classic -- --ignored
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use sealchain_shared::api::Receipt;
+use sealchain_shared::{VerifyingKey, audit};
+use sealchain_tests::process::binary;
+use sealchain_tests::{NodeOptions, TestDb, TestNode};
+
+async fn run(args: Vec<String>) -> std::process::Output {
+    actix_rt::task::spawn_blocking(move || Command::new(binary("sealchain")).args(args).output().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn classic(interval: &str, duration: &str) {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let common = vec![
+        "--node".to_owned(),
+        node.base.clone(),
+        "--pin-file".to_owned(),
+        path("pin.json"),
+    ];
+
+    let mut args = common.clone();
+    args.extend(
+        [
+            "simulate",
+            "--keys",
+            &path("keys"),
+            "--clients",
+            "10",
+            "--interval",
+            interval,
+            "--duration",
+            duration,
+            "--receipts",
+            &path("receipts.jsonl"),
+            "--json",
+        ]
+        .map(str::to_owned),
+    );
+    let out = run(args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "simulate failed: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["sent"], 600, "{summary}");
+    assert_eq!(summary["accepted"], 600, "{summary}");
+
+    // Ten identities were created, one per client.
+    let keys = std::fs::read_dir(dir.path().join("keys")).unwrap().count();
+    assert_eq!(keys, 10);
+
+    // 600 receipts, seqs 0..600 each once, all signed by the node.
+    let receipts: Vec<Receipt> = std::fs::read_to_string(dir.path().join("receipts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(receipts.len(), 600);
+    let key = VerifyingKey::from_bytes(&node.info.signing_key.0).unwrap();
+    let mut seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..600).collect::<Vec<_>>());
+
+    // Exactly six blocks, a valid chain, every acknowledged message in it
+    // exactly once.
+    assert_eq!(node.client.block_count().await.unwrap(), 6);
+    let mut in_chain: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
+    let mut prev = None;
+    for i in 0..6 {
+        let block = node.client.block(i).await.unwrap();
+        audit::verify_block(&block, &key, 100, prev.as_ref()).unwrap();
+        prev = Some(block.summary.hash.0);
+        for m in &block.messages {
+            in_chain.entry(m.leaf_hash.0).or_default().push(m.seq);
+        }
+    }
+    for r in &receipts {
+        audit::verify_receipt(r, &key, 100).unwrap();
+        assert_eq!(in_chain.get(&r.leaf_hash.0), Some(&vec![r.seq]));
+    }
+    assert_eq!(in_chain.len(), 600);
+
+    // The auditor's tool agrees.
+    let mut args = common;
+    args.extend(["verify", "--receipts", &path("receipts.jsonl")].map(str::to_owned));
+    let out = run(args).await;
+    assert!(
+        out.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.stop().await;
+}
+
+#[actix_rt::test]
+async fn classic_scenario() {
+    classic("50ms", "3s").await;
+}
+
+#[actix_rt::test]
+#[ignore = "takes a minute: the classic scenario at real speed (1 s × 60 s)"]
+async fn classic_scenario_at_real_speed() {
+    classic("1s", "60s").await;
+}
