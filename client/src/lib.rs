@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod connect;

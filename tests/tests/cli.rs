@@ -688,3 +688,63 @@ async fn bench_reports_throughput_latency_and_errors() {
     assert!(text.contains("errors     0"), "{text}");
     node.stop().await;
 }
+
+#[actix_rt::test]
+async fn verify_remembers_the_chain_and_catches_truncation_and_rewrites() {
+    let db = TestDb::new();
+    let mut node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 5)).await;
+    let _keys = node.take_keys();
+    let keys_dir = node.keys_dir.clone();
+    fill(&node, 12).await; // blocks 0 and 1, two messages open
+    let cli = Cli::new(&node);
+
+    let text = cli.ok(&["verify"]).await;
+    assert!(
+        text.contains("checkpoint: block 1 recorded in .sealchain-checkpoint.json"),
+        "{text}"
+    );
+    let checkpoint: Value =
+        serde_json::from_str(&std::fs::read_to_string(cli.path(".sealchain-checkpoint.json")).unwrap()).unwrap();
+    assert_eq!(checkpoint["index"], 1);
+    assert_eq!(
+        checkpoint["hash"],
+        node.client.block(1).await.unwrap().summary.hash.to_hex()
+    );
+    let text = cli.ok(&["verify"]).await;
+    assert!(
+        text.contains("history ok: block 1 of an earlier audit is unchanged"),
+        "{text}"
+    );
+
+    // The node rewrites history with its own key: it forgets block 1 and
+    // everything after block 0, then seals a different block 1. The new
+    // chain is valid on its own.
+    node.stop().await;
+    db.execute("DELETE FROM blocks WHERE idx >= 1");
+    db.execute("DELETE FROM messages WHERE seq >= 5");
+    db.execute(
+        "UPDATE chain_state SET next_seq = 5, block_count = 1, \
+         head_hash = (SELECT hash FROM blocks WHERE idx = 0)",
+    );
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 5).keys_dir(&keys_dir)).await;
+    let cli = Cli {
+        node: node.base.clone(),
+        ..cli
+    };
+
+    // Truncated: the chain no longer reaches the checkpoint.
+    cli.fails(
+        &["verify"],
+        "the chain was truncated: an earlier audit verified block 1",
+    )
+    .await;
+    fill(&node, 5).await;
+    // Rewritten: block 1 exists again, with another hash.
+    cli.fails(&["verify"], "the chain was rewritten: block 1 had hash")
+        .await;
+    cli.fails(&["verify", "--from", "2"], "the chain was rewritten").await;
+    // Without the memory the forged chain passes: that is what the
+    // checkpoint is for.
+    cli.ok(&["verify", "--no-checkpoint"]).await;
+    node.stop().await;
+}

@@ -2,7 +2,7 @@
 //! nothing the node says beyond its pinned signing key.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -11,6 +11,7 @@ use sealchain_shared::audit::{self, AuditError};
 use sealchain_shared::{Hash, hexbytes::HexBytes};
 use serde::Serialize;
 
+use crate::checkpoint::Checkpoint;
 use crate::cli::Global;
 use crate::connect::{Node, connect};
 use crate::output::{emit, emit_json, one_line};
@@ -40,6 +41,11 @@ const FETCH_AHEAD: usize = 4;
 /// the block's verified Merkle root. Receipts whose block is still open are
 /// counted as pending.
 ///
+/// A valid chain can still have been rewritten or cut short since your last
+/// audit. After each successful audit the last verified block (index and
+/// hash) is recorded in the checkpoint file; the next audit fails if the
+/// chain no longer reaches that block or holds another block there.
+///
 /// Exits non-zero naming the first bad block, message or receipt.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -54,7 +60,21 @@ pub struct Args {
     /// Also verify the receipts in this file (one JSON receipt per line).
     #[arg(long, value_name = "FILE")]
     pub receipts: Option<PathBuf>,
+    /// Where the last verified block is remembered between audits.
+    #[arg(
+        long,
+        env = "SEALCHAIN_CHECKPOINT",
+        default_value = DEFAULT_CHECKPOINT_FILE,
+        value_name = "FILE"
+    )]
+    pub checkpoint: PathBuf,
+    /// Neither read nor write the checkpoint file.
+    #[arg(long)]
+    pub no_checkpoint: bool,
 }
+
+/// Default checkpoint file, relative to the working directory.
+pub const DEFAULT_CHECKPOINT_FILE: &str = ".sealchain-checkpoint.json";
 
 /// What was verified (`--json` prints it, with `ok` and `error`).
 #[derive(Debug, Default, Serialize)]
@@ -67,6 +87,16 @@ struct Report {
     messages_verified: u64,
     last_verified: Option<BlockRef>,
     receipts: Option<ReceiptReport>,
+    checkpoint: Option<CheckpointReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckpointReport {
+    file: PathBuf,
+    /// The block an earlier audit verified, which this chain still holds.
+    previous: Option<u64>,
+    /// The block recorded now.
+    recorded: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +116,11 @@ struct ReceiptReport {
 /// Runs `verify`.
 pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let receipts = args.receipts.as_deref().map(receipts::read).transpose()?;
+    let checkpoint = if args.no_checkpoint {
+        None
+    } else {
+        Some((args.checkpoint.as_path(), Checkpoint::load(&args.checkpoint)?))
+    };
     let node = connect(global, FETCH_AHEAD * 2).await?;
     let mut report = Report {
         node: node.client.base().to_owned(),
@@ -97,7 +132,11 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         }),
         ..Report::default()
     };
-    let result = audit_chain(&node, args.from, receipts.unwrap_or_default(), &mut report).await;
+    let previous = checkpoint.as_ref().and_then(|(_, c)| c.as_ref());
+    let mut result = audit_chain(&node, args.from, receipts.unwrap_or_default(), previous, &mut report).await;
+    if let (Ok(()), Some((file, previous))) = (&result, &checkpoint) {
+        result = record_checkpoint(&node, file, previous.as_ref(), &mut report);
+    }
     if global.json {
         let mut value = serde_json::to_value(&report)?;
         if let Some(object) = value.as_object_mut() {
@@ -125,6 +164,19 @@ fn describe(r: &Report) -> String {
             r.from, r.blocks_in_chain
         ),
     };
+    if let Some(cp) = &r.checkpoint {
+        if let Some(previous) = cp.previous {
+            text.push_str(&format!(
+                "history ok: block {previous} of an earlier audit is unchanged\n"
+            ));
+        }
+        if let Some(recorded) = cp.recorded {
+            text.push_str(&format!(
+                "checkpoint: block {recorded} recorded in {}\n",
+                cp.file.display()
+            ));
+        }
+    }
     if let Some(rr) = &r.receipts {
         text.push_str(&format!(
             "receipts ok: {} in {}: {} signed by the node and included in verified blocks, {} pending (block not sealed yet)\n",
@@ -137,11 +189,54 @@ fn describe(r: &Report) -> String {
     text
 }
 
-async fn audit_chain(node: &Node, from: u64, receipts: Vec<Receipt>, report: &mut Report) -> anyhow::Result<()> {
+/// Records the last verified block, unless an earlier audit got further.
+fn record_checkpoint(
+    node: &Node,
+    file: &Path,
+    previous: Option<&Checkpoint>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut cp_report = CheckpointReport {
+        file: file.to_owned(),
+        previous: previous.map(|c| c.index),
+        recorded: None,
+    };
+    if let Some(last) = &report.last_verified
+        && previous.is_none_or(|p| last.index >= p.index)
+    {
+        Checkpoint {
+            signing_key: node.info.signing_key,
+            index: last.index,
+            hash: last.hash,
+            verified_at: sealchain_shared::now_ms(),
+        }
+        .save(file)?;
+        cp_report.recorded = Some(last.index);
+    }
+    report.checkpoint = Some(cp_report);
+    Ok(())
+}
+
+async fn audit_chain(
+    node: &Node,
+    from: u64,
+    receipts: Vec<Receipt>,
+    checkpoint: Option<&Checkpoint>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let key = &node.signing_key;
     let block_size = node.info.block_size;
     let count = node.client.block_count().await.context("counting blocks")?;
     report.blocks_in_chain = count;
+    if let Some(cp) = checkpoint {
+        cp.check_reach(&node.info.signing_key, count)?;
+        // A checkpoint before --from is checked on its own.
+        if cp.index < from {
+            let header = node.header(cp.index).await?;
+            audit::verify_block_header(&header, key, block_size, None)?;
+            cp.check_block(cp.index, &header.hash)?;
+        }
+    }
     if from > count {
         bail!("--from {from} is past the chain's end ({count} blocks are sealed)");
     }
@@ -182,6 +277,9 @@ async fn audit_chain(node: &Node, from: u64, receipts: Vec<Receipt>, report: &mu
             });
         }
         audit::verify_block(&block, key, block_size, prev.as_ref()).map_err(|e| fail(e, from, expected))?;
+        if let Some(cp) = checkpoint {
+            cp.check_block(expected, &block.summary.hash)?;
+        }
         if let Some(receipts) = by_block.remove(&expected) {
             check_receipts_in_block(node, &block, &receipts).await?;
             if let Some(rr) = report.receipts.as_mut() {

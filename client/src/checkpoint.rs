@@ -1,0 +1,90 @@
+//! The audit checkpoint: the last block `verify` accepted.
+//!
+//! A node that rewrites or truncates its chain after an audit produces a
+//! chain that is valid on its own; only a memory of what was seen before
+//! shows the change. After a successful audit `verify` records the last
+//! verified block (index and hash, under the node's signing key); the next
+//! audit refuses a chain that no longer reaches that block or holds another
+//! block there.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use sealchain_shared::api::Hex32;
+use serde::{Deserialize, Serialize};
+
+/// The checkpoint file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The node signing key the chain was verified against.
+    pub signing_key: Hex32,
+    /// Index of the last verified block.
+    pub index: u64,
+    /// Its hash.
+    pub hash: Hex32,
+    /// When it was verified, Unix ms (informational).
+    pub verified_at: i64,
+}
+
+impl Checkpoint {
+    /// Reads a checkpoint; `None` if the file does not exist.
+    pub fn load(file: &Path) -> anyhow::Result<Option<Self>> {
+        match fs::read(file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
+                format!(
+                    "{} is not a sealchain checkpoint (delete it to start over)",
+                    file.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+        }
+    }
+
+    /// Replaces the checkpoint atomically (write a sibling, then rename).
+    pub fn save(&self, file: &Path) -> anyhow::Result<()> {
+        let tmp = file.with_extension("tmp");
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))
+    }
+
+    /// Checks that a chain of `count` blocks signed by `signing_key` still
+    /// reaches this checkpoint.
+    pub fn check_reach(&self, signing_key: &Hex32, count: u64) -> anyhow::Result<()> {
+        if self.signing_key != *signing_key {
+            bail!(
+                "the checkpoint records an audit of the chain signed by {}, but this node signs with {}; \
+                 use another --checkpoint file for another chain",
+                self.signing_key,
+                signing_key
+            );
+        }
+        if count <= self.index {
+            bail!(
+                "the chain was truncated: an earlier audit verified block {} ({}), but the node now \
+                 reports {count} sealed blocks",
+                self.index,
+                self.hash
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the block at the checkpoint's index.
+    pub fn check_block(&self, index: u64, hash: &Hex32) -> anyhow::Result<()> {
+        if index == self.index && *hash != self.hash {
+            bail!(
+                "the chain was rewritten: block {index} had hash {} at an earlier audit, now {hash}",
+                self.hash
+            );
+        }
+        Ok(())
+    }
+}
