@@ -2,7 +2,6 @@
 //! receipts) and `encryption.pem` (X25519, opens envelopes), both PKCS#8
 //! PEM with mode 0600 (PROTOCOL §1).
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -79,17 +78,5 @@ impl NodeKeys {
 }
 
 fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("creating key directory {}", dir.display()))
+    keys::create_key_dir(dir).with_context(|| format!("creating key directory {}", dir.display()))
 }

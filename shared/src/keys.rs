@@ -183,6 +183,22 @@ pub fn signing_key_from_pem(pem: &str) -> Result<SigningKey, String> {
     SigningKey::from_pkcs8_pem(pem).map_err(|e| e.to_string())
 }
 
+/// Creates a directory for key files (and its parents) with mode 0700,
+/// unless it exists already.
+pub fn create_key_dir(dir: &Path) -> Result<(), KeyError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| KeyError::Io {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
 /// Creates `path` with mode 0600 and writes `contents`; refuses if it exists.
 pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     let io = |source| KeyError::Io {

@@ -15,24 +15,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod chain;
 pub mod db;
 pub mod node;
 pub mod process;
 pub mod seal;
 
+pub use chain::{assert_each_exactly_once, audit_chain};
 pub use db::TestDb;
 pub use node::{NodeOptions, TestNode};
 pub use process::NodeProcess;
 
-/// POSTs raw bytes to `base + path` and returns the status, the
-/// `Content-Type` and the body, uninterpreted.
-pub async fn post_raw(base: &str, path: &str, body: Vec<u8>) -> (u16, String, Vec<u8>) {
-    let mut response = awc::Client::new()
-        .post(format!("{base}{path}"))
-        .insert_header(("content-type", "application/json"))
-        .send_body(body)
-        .await
-        .expect("node answers");
+/// Status, `Content-Type` and body of an answer, uninterpreted.
+pub type RawAnswer = (u16, String, Vec<u8>);
+
+async fn raw(request: awc::ClientRequest, body: Option<Vec<u8>>) -> RawAnswer {
+    let sent = match body {
+        Some(body) => {
+            request
+                .insert_header(("content-type", "application/json"))
+                .send_body(body)
+                .await
+        }
+        None => request.send().await,
+    };
+    let mut response = sent.expect("node answers");
     let content_type = response
         .headers()
         .get("content-type")
@@ -43,19 +50,12 @@ pub async fn post_raw(base: &str, path: &str, body: Vec<u8>) -> (u16, String, Ve
     (response.status().as_u16(), content_type, bytes)
 }
 
-/// GETs `base + path`: status, `Content-Type`, body.
-pub async fn get_raw(base: &str, path: &str) -> (u16, String, Vec<u8>) {
-    let mut response = awc::Client::new()
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .expect("node answers");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let bytes = response.body().limit(64 << 20).await.expect("body").to_vec();
-    (response.status().as_u16(), content_type, bytes)
+/// POSTs raw bytes as JSON to `base + path`.
+pub async fn post_raw(base: &str, path: &str, body: Vec<u8>) -> RawAnswer {
+    raw(awc::Client::new().post(format!("{base}{path}")), Some(body)).await
+}
+
+/// GETs `base + path`.
+pub async fn get_raw(base: &str, path: &str) -> RawAnswer {
+    raw(awc::Client::new().get(format!("{base}{path}")), None).await
 }

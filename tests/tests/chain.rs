@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use sealchain_shared::api::{Block, Receipt};
+use sealchain_shared::api::Receipt;
 use sealchain_shared::audit;
 use sealchain_shared::hexbytes::HexBytes;
-use sealchain_tests::{NodeOptions, TestDb, TestNode, seal};
+use sealchain_tests::{NodeOptions, TestDb, TestNode, audit_chain, seal};
 
 /// Each of `clients` identities sends `per_client` messages one after
 /// another, all clients concurrently. Returns every receipt.
@@ -31,16 +31,6 @@ async fn send_concurrently(node: &TestNode, clients: usize, per_client: usize) -
     join_all(tasks).await.into_iter().flatten().collect()
 }
 
-fn verify_chain(blocks: &[Block], info: &sealchain_shared::api::NodeInfo) {
-    let key = sealchain_shared::VerifyingKey::from_bytes(&info.signing_key.0).unwrap();
-    let mut prev = None;
-    for (i, block) in blocks.iter().enumerate() {
-        assert_eq!(block.summary.index, i as u64);
-        audit::verify_block(block, &key, info.block_size, prev.as_ref()).unwrap();
-        prev = Some(block.summary.hash.0);
-    }
-}
-
 #[actix_rt::test]
 async fn ten_concurrent_clients_seal_two_verifiable_blocks() {
     let db = TestDb::new();
@@ -53,9 +43,8 @@ async fn ten_concurrent_clients_seal_two_verifiable_blocks() {
     assert_eq!(by_seq.len(), 250);
     assert_eq!(by_seq.keys().copied().collect::<Vec<_>>(), (0..250).collect::<Vec<_>>());
 
-    assert_eq!(node.client.block_count().await.unwrap(), 2);
-    let blocks = vec![node.client.block(0).await.unwrap(), node.client.block(1).await.unwrap()];
-    verify_chain(&blocks, &node.info);
+    let blocks = audit_chain(&node.client, &node.info).await;
+    assert_eq!(blocks.len(), 2);
 
     let key = sealchain_shared::VerifyingKey::from_bytes(&node.info.signing_key.0).unwrap();
     for receipt in &receipts {
@@ -112,7 +101,10 @@ async fn head_hash_previous_list_and_not_found() {
     let b0 = c.previous(&b1.summary.hash).await.unwrap();
     assert_eq!(b0.summary.index, 0);
     assert_eq!(b0.summary.prev_hash, HexBytes([0; 32]));
-    verify_chain(&[b0.clone(), b1.clone(), head.clone()], &node.info);
+    assert_eq!(
+        audit_chain(c, &node.info).await,
+        vec![b0.clone(), b1.clone(), head.clone()]
+    );
 
     // Block 0 has no previous block; unknown hashes and indexes are 404.
     for err in [

@@ -13,16 +13,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::process::Command;
 
 use sealchain_shared::api::Receipt;
-use sealchain_shared::{VerifyingKey, audit};
 use sealchain_tests::process::binary;
-use sealchain_tests::{NodeOptions, TestDb, TestNode};
+use sealchain_tests::{NodeOptions, TestDb, TestNode, assert_each_exactly_once, audit_chain};
 
-async fn run(args: Vec<String>) -> std::process::Output {
-    actix_rt::task::spawn_blocking(move || Command::new(binary("sealchain")).args(args).output().unwrap())
+/// Runs `sealchain ARGS` in `dir` (its pin and checkpoint files land there).
+async fn run(dir: &std::path::Path, args: Vec<String>) -> std::process::Output {
+    let mut command = Command::new(binary("sealchain"));
+    command.current_dir(dir).args(args);
+    actix_rt::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()
 }
@@ -32,12 +33,7 @@ async fn classic(interval: &str, duration: &str) {
     let node = TestNode::spawn(&db, NodeOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &str| dir.path().join(p).display().to_string();
-    let common = vec![
-        "--node".to_owned(),
-        node.base.clone(),
-        "--pin-file".to_owned(),
-        path("pin.json"),
-    ];
+    let common = vec!["--node".to_owned(), node.base.clone()];
 
     let mut args = common.clone();
     args.extend(
@@ -57,7 +53,7 @@ async fn classic(interval: &str, duration: &str) {
         ]
         .map(str::to_owned),
     );
-    let out = run(args).await;
+    let out = run(dir.path(), args).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "simulate failed: {stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -68,41 +64,24 @@ async fn classic(interval: &str, duration: &str) {
     let keys = std::fs::read_dir(dir.path().join("keys")).unwrap().count();
     assert_eq!(keys, 10);
 
-    // 600 receipts, seqs 0..600 each once, all signed by the node.
+    // 600 receipts with seqs 0..600; exactly six blocks, a valid chain,
+    // every acknowledged message in it exactly once.
     let receipts: Vec<Receipt> = std::fs::read_to_string(dir.path().join("receipts.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(receipts.len(), 600);
-    let key = VerifyingKey::from_bytes(&node.info.signing_key.0).unwrap();
     let mut seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (0..600).collect::<Vec<_>>());
-
-    // Exactly six blocks, a valid chain, every acknowledged message in it
-    // exactly once.
-    assert_eq!(node.client.block_count().await.unwrap(), 6);
-    let mut in_chain: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
-    let mut prev = None;
-    for i in 0..6 {
-        let block = node.client.block(i).await.unwrap();
-        audit::verify_block(&block, &key, 100, prev.as_ref()).unwrap();
-        prev = Some(block.summary.hash.0);
-        for m in &block.messages {
-            in_chain.entry(m.leaf_hash.0).or_default().push(m.seq);
-        }
-    }
-    for r in &receipts {
-        audit::verify_receipt(r, &key, 100).unwrap();
-        assert_eq!(in_chain.get(&r.leaf_hash.0), Some(&vec![r.seq]));
-    }
-    assert_eq!(in_chain.len(), 600);
+    let blocks = audit_chain(&node.client, &node.info).await;
+    assert_eq!(blocks.len(), 6);
+    assert_each_exactly_once(&blocks, &receipts, &node.info);
 
     // The auditor's tool agrees.
     let mut args = common;
     args.extend(["verify", "--receipts", &path("receipts.jsonl")].map(str::to_owned));
-    let out = run(args).await;
+    let out = run(dir.path(), args).await;
     assert!(
         out.status.success(),
         "verify failed: {}",

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use sealchain_client::api::{ApiError, NodeClient};
-use sealchain_shared::api::{Block, NodeInfo, Receipt};
-use sealchain_shared::{VerifyingKey, audit};
-use sealchain_tests::{NodeOptions, NodeProcess, TestDb, TestNode, seal};
+use sealchain_shared::api::{NodeInfo, Receipt};
+use sealchain_tests::{NodeOptions, NodeProcess, TestDb, TestNode, audit_chain, seal};
 
 async fn send_one(
     client: &NodeClient,
@@ -23,21 +22,6 @@ async fn send_one(
     client
         .submit(&seal::envelope(key, info, "t", serde_json::json!({"n": 1})))
         .await
-}
-
-/// Fetches blocks 0..count and audits them as a chain.
-async fn audit_chain(client: &NodeClient, info: &NodeInfo) -> Vec<Block> {
-    let key = VerifyingKey::from_bytes(&info.signing_key.0).unwrap();
-    let count = client.block_count().await.unwrap();
-    let mut blocks = Vec::new();
-    let mut prev = None;
-    for i in 0..count {
-        let block = client.block(i).await.unwrap();
-        audit::verify_block(&block, &key, info.block_size, prev.as_ref()).unwrap();
-        prev = Some(block.summary.hash.0);
-        blocks.push(block);
-    }
-    blocks
 }
 
 /// Every receipt is stored under its seq with its leaf hash.

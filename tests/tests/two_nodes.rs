@@ -3,11 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use futures_util::future::join_all;
-use sealchain_shared::{VerifyingKey, audit};
-use sealchain_tests::{NodeProcess, TestDb, seal};
+use sealchain_tests::{NodeProcess, TestDb, assert_each_exactly_once, audit_chain, seal};
 
 #[actix_rt::test]
 async fn two_processes_build_one_chain() {
@@ -36,25 +33,13 @@ async fn two_processes_build_one_chain() {
     let receipts: Vec<_> = join_all(tasks).await.into_iter().flatten().collect();
     assert_eq!(receipts.len(), 300);
 
-    // One chain of 30 blocks, read from either node, that audits.
-    let key = VerifyingKey::from_bytes(&info.signing_key.0).unwrap();
-    assert_eq!(a.client.block_count().await.unwrap(), 30);
+    // One chain of 30 blocks, the same from either node, that audits and
+    // holds every acknowledged message exactly once.
+    let blocks = audit_chain(&a.client, &info).await;
+    assert_eq!(blocks.len(), 30);
     assert_eq!(b.client.block_count().await.unwrap(), 30);
-    let mut prev = None;
-    let mut in_chain: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
-    for i in 0..30 {
-        let block = a.client.block(i).await.unwrap();
-        assert_eq!(block, b.client.block(i).await.unwrap());
-        audit::verify_block(&block, &key, 10, prev.as_ref()).unwrap();
-        prev = Some(block.summary.hash.0);
-        for m in &block.messages {
-            in_chain.entry(m.leaf_hash.0).or_default().push(m.seq);
-        }
+    for block in &blocks {
+        assert_eq!(*block, b.client.block(block.summary.index).await.unwrap());
     }
-    // Every acknowledged message is in the chain exactly once, at its seq.
-    for r in &receipts {
-        audit::verify_receipt(r, &key, 10).unwrap();
-        assert_eq!(in_chain.get(&r.leaf_hash.0), Some(&vec![r.seq]));
-    }
-    assert_eq!(in_chain.len(), 300);
+    assert_each_exactly_once(&blocks, &receipts, &info);
 }

@@ -37,16 +37,7 @@ pub fn key_path(dir: &Path, i: usize) -> PathBuf {
 
 /// Creates `dir` (mode 0700) unless it exists.
 pub fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("creating key directory {}", dir.display()))
+    sealchain_shared::keys::create_key_dir(dir).with_context(|| format!("creating key directory {}", dir.display()))
 }
 
 /// Generates a key and writes it to `path` (0600, never overwriting).
