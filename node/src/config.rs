@@ -119,9 +119,9 @@ pub struct ServeArgs {
     pub workers: Option<usize>,
 }
 
-/// A secret string (the admin token) that never prints.
+/// A secret string (the admin token): zeroized on drop, never printed.
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
     /// The secret's bytes.
@@ -180,7 +180,7 @@ impl ServeArgs {
             .ok_or_else(|| anyhow::anyhow!("no database: pass --database-url or set DATABASE_URL"))?;
         let admin_token = match self.admin_token {
             Some(t) if t.len() < 16 => anyhow::bail!("--admin-token must be at least 16 characters"),
-            Some(t) => Some(Secret(t)),
+            Some(t) => Some(Secret(zeroize::Zeroizing::new(t))),
             None => None,
         };
         let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);

@@ -5,6 +5,7 @@
 use diesel::dsl::exists;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Bytea};
 
 use super::models::{BlockRow, ChainState, ClientRow, MessageRow, NewChainState};
 use super::schema::{blocks, chain_state, clients, messages};
@@ -51,19 +52,34 @@ pub fn update_chain_state(
         .map(drop)
 }
 
-/// The (sender, nonce) pairs among the candidates that are already stored.
-/// The query returns a superset (any stored sender with any candidate
-/// nonce); the caller matches pairs exactly.
+/// A (sender, nonce) pair read back from `messages`.
+#[derive(Debug, QueryableByName)]
+pub struct StoredNonce {
+    /// Sender key.
+    #[diesel(sql_type = Bytea)]
+    pub sender: Vec<u8>,
+    /// Nonce.
+    #[diesel(sql_type = Bytea)]
+    pub nonce: Vec<u8>,
+}
+
+/// The (sender, nonce) pairs among the candidates (`senders[i]`,
+/// `nonces[i]`) that are already stored: one probe of the unique index per
+/// pair. (`sender = ANY(..) AND nonce = ANY(..)` would probe every
+/// combination — quadratic in the batch size.)
 pub fn stored_nonces(
     conn: &mut PgConnection,
     senders: &[Vec<u8>],
     nonces: &[Vec<u8>],
-) -> QueryResult<Vec<(Vec<u8>, Vec<u8>)>> {
-    messages::table
-        .filter(messages::sender.eq_any(senders))
-        .filter(messages::nonce.eq_any(nonces))
-        .select((messages::sender, messages::nonce))
-        .load(conn)
+) -> QueryResult<Vec<StoredNonce>> {
+    diesel::sql_query(
+        "SELECT m.sender, m.nonce FROM messages m \
+         JOIN unnest($1::bytea[], $2::bytea[]) AS c(sender, nonce) \
+         ON m.sender = c.sender AND m.nonce = c.nonce",
+    )
+    .bind::<Array<Bytea>, _>(senders)
+    .bind::<Array<Bytea>, _>(nonces)
+    .load(conn)
 }
 
 /// Inserts messages (one statement).

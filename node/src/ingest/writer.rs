@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, PooledConnection};
 use sealchain_shared::block::BlockHeader;
 use sealchain_shared::{Hash, SigningKey, merkle, now_ms};
 use tokio::sync::{mpsc, oneshot};
@@ -126,6 +127,10 @@ pub fn spawn(pool: DbPool, key: SigningKey, config: WriterConfig) -> std::io::Re
 
 fn run(mut rx: mpsc::Receiver<Job>, pool: &DbPool, key: &SigningKey, config: WriterConfig) {
     let max_batch = config.max_batch.max(1);
+    // The writer keeps its connection between batches (a pool checkout
+    // tests the connection with a round trip) and gives it up after a
+    // failed transaction, which may mean the connection is broken.
+    let mut conn = None;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::with_capacity(max_batch.min(rx.len() + 1));
         batch.push(first);
@@ -138,7 +143,7 @@ fn run(mut rx: mpsc::Receiver<Job>, pool: &DbPool, key: &SigningKey, config: Wri
         metrics::gauge!(m::QUEUE_DEPTH).set(rx.len() as f64);
         metrics::histogram!(m::BATCH_SIZE).record(batch.len() as f64);
         let started = Instant::now();
-        let outcomes = commit(pool, key, config.block_size, &batch);
+        let outcomes = commit(pool, &mut conn, key, config.block_size, &batch);
         metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         for (job, outcome) in batch.into_iter().zip(outcomes) {
             // The client may have gone; its message is committed anyway and
@@ -157,14 +162,23 @@ enum WriteError {
     Corrupt(String),
 }
 
-fn commit(pool: &DbPool, key: &SigningKey, block_size: u32, batch: &[Job]) -> Vec<Outcome> {
+fn commit(
+    pool: &DbPool,
+    held: &mut Option<PooledConnection<ConnectionManager<PgConnection>>>,
+    key: &SigningKey,
+    block_size: u32,
+    batch: &[Job],
+) -> Vec<Outcome> {
     let unavailable = |detail: &str| vec![Outcome::Unavailable(detail.to_owned()); batch.len()];
-    let mut conn = match pool.get() {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracing::warn!(error = %e, size = batch.len(), "writer has no database connection");
-            return unavailable("the database is unavailable; retry shortly");
-        }
+    let conn = match held {
+        Some(conn) => conn,
+        None => match pool.get() {
+            Ok(conn) => held.insert(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, size = batch.len(), "writer has no database connection");
+                return unavailable("the database is unavailable; retry shortly");
+            }
+        },
     };
     match conn.transaction(|conn| write_batch(conn, key, block_size, batch)) {
         Ok((outcomes, sealed)) => {
@@ -177,6 +191,7 @@ fn commit(pool: &DbPool, key: &SigningKey, block_size: u32, batch: &[Job]) -> Ve
             outcomes
         }
         Err(e) => {
+            *held = None;
             tracing::error!(error = %e, size = batch.len(), "batch rolled back");
             unavailable("the database is unavailable; nothing was stored, retry shortly")
         }
@@ -194,7 +209,10 @@ fn write_batch(
     let state = repo::lock_chain_state(conn)?;
     let senders: Vec<Vec<u8>> = batch.iter().map(|j| j.message.sender.to_vec()).collect();
     let nonces: Vec<Vec<u8>> = batch.iter().map(|j| j.message.nonce.to_vec()).collect();
-    let mut seen: HashSet<(Vec<u8>, Vec<u8>)> = repo::stored_nonces(conn, &senders, &nonces)?.into_iter().collect();
+    let mut seen: HashSet<(Vec<u8>, Vec<u8>)> = repo::stored_nonces(conn, &senders, &nonces)?
+        .into_iter()
+        .map(|n| (n.sender, n.nonce))
+        .collect();
 
     let received_at = now_ms();
     let mut next_seq = state.next_seq;
