@@ -236,12 +236,6 @@ impl NodeClient {
         self.get(path).await
     }
 
-    /// `GET` of any path: status and raw body, without interpretation.
-    pub async fn get_raw(&self, path: &str) -> Result<(u16, Vec<u8>), ApiError> {
-        let (status, _, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
-        Ok((status.as_u16(), bytes))
-    }
-
     /// `POST /v1/clients` (admin).
     pub async fn add_client(&self, token: &str, client_id: [u8; 32]) -> Result<ClientEntry, ApiError> {
         let body = serde_json::to_vec(&NewClient {

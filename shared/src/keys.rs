@@ -246,18 +246,6 @@ fn read_secret_bytes(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     fs::read(path).map(Zeroizing::new).map_err(io)
 }
 
-/// Reads a secret file, refusing one that group or others may read.
-pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, KeyError> {
-    let bytes = read_secret_bytes(path)?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
-        Err(e) => Err(KeyError::Io {
-            path: path.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        }),
-    }
-}
-
 /// Reads a PEM key file. A file that is not text (a DER key, say) is a
 /// [`KeyError::Format`] like any other file that is not a PEM key, not an
 /// I/O error.

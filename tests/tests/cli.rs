@@ -21,21 +21,11 @@ use sealchain_shared::{VerifyingKey, audit};
 use sealchain_tests::{NodeOptions, TestDb, TestNode, seal};
 use serde_json::Value;
 
-/// The `sealchain` binary next to this test's executable, checked to be
-/// newer than every file of the client's sources.
+/// The `sealchain` binary, checked to be newer than every file of the
+/// client's sources.
 fn binary() -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let bin = dir.join(format!("sealchain{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap_or_else(|_| {
-        panic!(
-            "{} is missing: run `cargo build -p sealchain-client` first",
-            bin.display()
-        )
-    });
+    let bin = sealchain_tests::process::binary("sealchain");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap();
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../client");
     let newest = newest_mtime(&client.join("src")).max(newest_mtime(&client.join("Cargo.toml")));
     assert!(

@@ -140,15 +140,16 @@ pub async fn get_message(state: web::Data<AppState>, seq: web::Path<u64>) -> Res
     })
     .await?;
     let (row, sealed) = found.ok_or_else(|| ApiError::NotFound(format!("no message with seq {seq}")))?;
+    let m = row.to_block_message().map_err(ApiError::Internal)?;
     Ok(HttpResponse::Ok().json(MessageRecord {
-        seq,
-        leaf_hash: fixed("leaf_hash", &row.leaf_hash).map_err(ApiError::Internal)?,
-        sender: fixed("sender", &row.sender).map_err(ApiError::Internal)?,
-        received_at: row.received_at,
+        seq: m.seq,
+        leaf_hash: m.leaf_hash,
+        sender: m.sender,
+        received_at: m.received_at,
         block_index,
         sealed,
-        message: row.message_text(),
-        signature: fixed("signature", &row.signature).map_err(ApiError::Internal)?,
+        message: m.message,
+        signature: m.signature,
     }))
 }
 
