@@ -17,7 +17,7 @@ use sealchain_shared::hexbytes::HexBytes;
 use serde::de::DeserializeOwned;
 
 /// Largest response body read (a block of many large messages).
-const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+const MAX_RESPONSE_BYTES: usize = sealchain_shared::api::MAX_BLOCK_JSON_BYTES as usize;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -166,13 +166,15 @@ impl NodeClient {
         self.submit_raw(envelope.to_json().into_bytes()).await
     }
 
-    /// `POST /v1/messages` with any body (tests of malformed input).
+    /// `POST /v1/messages` with any body (tests of malformed input). The
+    /// receipt on `202 Accepted`, or on `200 OK` when the node had stored
+    /// this very message before (a resend: the original receipt).
     pub async fn submit_raw(&self, body: Vec<u8>) -> Result<Receipt, ApiError> {
         let (status, retry, bytes) = self
             .exchange(self.http.post(self.url("/v1/messages")), Some(body))
             .await?;
-        if status.is_success() && status != StatusCode::ACCEPTED {
-            return Err(ApiError::BadResponse(format!("expected 202 Accepted, got {status}")));
+        if status.is_success() && status != StatusCode::ACCEPTED && status != StatusCode::OK {
+            return Err(ApiError::BadResponse(format!("expected 202 Accepted or 200 OK, got {status}")));
         }
         Self::decode(status, retry, &bytes)
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sealchain_shared::api::ClientPolicy;
+use sealchain_shared::api::{ClientPolicy, MAX_BLOCK_JSON_BYTES, block_json_bound, envelope_json_len};
 
 /// The sealchain node: a tamper-evident, signed record of messages.
 ///
@@ -114,6 +114,18 @@ pub struct ServeArgs {
     #[arg(long, env = "SEALCHAIN_DB_TIMEOUT", value_name = "SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub db_timeout: u64,
+    /// How long to wait at start-up for the database to become reachable
+    /// (it may start after the node), retrying with logged attempts; 0 tries
+    /// once.
+    #[arg(long, env = "SEALCHAIN_DB_CONNECT_TIMEOUT", value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub db_connect_timeout: u64,
+    /// How long POST /v1/messages waits for its commit before answering
+    /// 503. The message may still be committed afterwards: a resend of the
+    /// same message is then answered 200 with its original receipt.
+    #[arg(long, env = "SEALCHAIN_INGEST_TIMEOUT", value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub ingest_timeout: u64,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SEALCHAIN_WORKERS")]
     pub workers: Option<usize>,
@@ -167,6 +179,10 @@ pub struct Config {
     pub db_pool_size: u32,
     /// Database timeout.
     pub db_timeout: Duration,
+    /// How long to wait for the database at start-up.
+    pub db_connect_timeout: Duration,
+    /// How long an ingest request waits for its commit.
+    pub ingest_timeout: Duration,
     /// HTTP workers.
     pub workers: usize,
 }
@@ -183,6 +199,7 @@ impl ServeArgs {
             Some(t) => Some(Secret(zeroize::Zeroizing::new(t))),
             None => None,
         };
+        check_limits(self.block_size, self.max_message_bytes, self.max_body_bytes)?;
         let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         Ok(Config {
             listen: self.listen,
@@ -202,12 +219,38 @@ impl ServeArgs {
             max_batch: to_usize(self.max_batch),
             db_pool_size: self.db_pool_size,
             db_timeout: Duration::from_secs(self.db_timeout),
+            db_connect_timeout: Duration::from_secs(self.db_connect_timeout),
+            ingest_timeout: Duration::from_secs(self.ingest_timeout),
             workers: self
                 .workers
                 .filter(|w| *w > 0)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         })
     }
+}
+
+/// Refuses settings that would produce a chain nobody can serve or send
+/// to: a block whose JSON could exceed what clients read
+/// ([`MAX_BLOCK_JSON_BYTES`]), or a body limit below the envelope of the
+/// largest message.
+fn check_limits(block_size: u32, max_message_bytes: u64, max_body_bytes: u64) -> anyhow::Result<()> {
+    let block_bound = block_json_bound(block_size, max_message_bytes);
+    if block_bound > MAX_BLOCK_JSON_BYTES {
+        let largest = (MAX_BLOCK_JSON_BYTES - 1024) / u64::from(block_size) / 2 - 256;
+        anyhow::bail!(
+            "--block-size {block_size} with --max-message-bytes {max_message_bytes} allows blocks of up to \
+             {block_bound} bytes of JSON, more than the {MAX_BLOCK_JSON_BYTES} a block read or `sealchain verify` \
+             accepts; lower either (with this block size, --max-message-bytes {largest} at most)"
+        );
+    }
+    let envelope = envelope_json_len(max_message_bytes);
+    if envelope > max_body_bytes {
+        anyhow::bail!(
+            "--max-body-bytes {max_body_bytes} is too small for the envelope of a message of --max-message-bytes \
+             {max_message_bytes} ({envelope} bytes); raise --max-body-bytes to at least {envelope}"
+        );
+    }
+    Ok(())
 }
 
 impl Config {
@@ -222,5 +265,46 @@ impl Config {
         let argv = std::iter::once(std::ffi::OsString::from("sealchain-node")).chain(args.into_iter().map(Into::into));
         let cli = Cli::try_parse_from(argv)?;
         cli.serve.into_config()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn config(args: &[&str]) -> anyhow::Result<Config> {
+        Config::from_args(["--database-url", "postgres://x@localhost/x"].iter().chain(args))
+    }
+
+    #[test]
+    fn defaults_are_servable() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.block_size, c.max_message_bytes, c.max_body_bytes), (100, 16_384, 65_536));
+        assert_eq!(c.db_connect_timeout, Duration::from_secs(60));
+        assert_eq!(c.ingest_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn blocks_too_large_to_read_are_refused() {
+        let e = config(&["--block-size", "100000", "--max-message-bytes", "16384"]).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("--block-size 100000") && text.contains("at most"), "{text}");
+        // The largest servable message for that block size is accepted.
+        let largest = text.rsplit("--max-message-bytes ").next().unwrap().split(' ').next().unwrap();
+        config(&["--block-size", "100000", "--max-message-bytes", largest]).unwrap();
+        // And so is a big block of small messages.
+        config(&["--block-size", "10000", "--max-message-bytes", "4096"]).unwrap();
+    }
+
+    #[test]
+    fn a_body_limit_below_the_largest_envelope_is_refused() {
+        let e = config(&["--max-message-bytes", "65536", "--max-body-bytes", "65536"]).unwrap_err();
+        assert!(e.to_string().contains("raise --max-body-bytes to at least 87"), "{e}");
+        let needed = envelope_json_len(65_536).to_string();
+        config(&["--max-message-bytes", "65536", "--max-body-bytes", &needed]).unwrap();
+        let short = (envelope_json_len(65_536) - 1).to_string();
+        assert!(config(&["--max-message-bytes", "65536", "--max-body-bytes", &short]).is_err());
     }
 }

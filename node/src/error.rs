@@ -8,6 +8,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use sealchain_shared::api::Problem;
 
+use crate::db::StoreError;
+
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
@@ -63,9 +65,6 @@ pub enum ApiError {
         /// Its block.
         block_index: u64,
     },
-    /// 409 on the admin API.
-    #[error("{0}")]
-    Conflict(String),
     /// 400: bad path or query.
     #[error("{0}")]
     BadRequest(String),
@@ -93,7 +92,6 @@ impl ApiError {
             Self::Unavailable(_) => "unavailable",
             Self::NotFound(_) => "not_found",
             Self::NotSealed { .. } => "not_sealed",
-            Self::Conflict(_) => "conflict",
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
             Self::Internal(_) => "internal",
@@ -121,7 +119,7 @@ impl ResponseError for ApiError {
             Self::InvalidMessage(_) | Self::WrongNode | Self::StaleTimestamp { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InvalidSignature(_) | Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::UnknownSender => StatusCode::FORBIDDEN,
-            Self::Duplicate | Self::NotSealed { .. } | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Duplicate | Self::NotSealed { .. } => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -146,29 +144,15 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
+impl From<StoreError> for ApiError {
+    /// The one mapping from storage failures to answers: a database that
+    /// cannot answer now is `503` (the client retries), a missing row is
+    /// `404`, anything else is a bug (`500`, details only in the log).
+    fn from(e: StoreError) -> Self {
         match e {
-            Error::NotFound => Self::NotFound("not found".into()),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict("already exists".into()),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                Self::Unavailable("the database connection was lost".into())
-            }
-            other => Self::Internal(other.into()),
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            StoreError::NotFound => Self::NotFound("not found".into()),
+            StoreError::Internal(cause) => Self::Internal(cause),
         }
-    }
-}
-
-impl From<r2d2::Error> for ApiError {
-    fn from(e: r2d2::Error) -> Self {
-        tracing::warn!(error = %e, "no database connection");
-        Self::Unavailable("the database is unavailable".into())
-    }
-}
-
-impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        Self::Internal(anyhow::anyhow!("blocking task failed: {e}"))
     }
 }

@@ -3,12 +3,15 @@
 //! | metric | kind | meaning |
 //! | --- | --- | --- |
 //! | `sealchain_messages_accepted_total` | counter | messages committed and answered 202 |
+//! | `sealchain_messages_resent_total` | counter | resends of stored messages, answered 200 with the original receipt |
 //! | `sealchain_messages_rejected_total{code}` | counter | rejections by problem `code` |
 //! | `sealchain_ingest_duration_seconds` | histogram | request arrival to receipt, accepted messages |
 //! | `sealchain_writer_batch_size` | histogram | messages per writer transaction |
 //! | `sealchain_writer_commit_duration_seconds` | histogram | writer transaction time |
 //! | `sealchain_blocks_sealed_total` | counter | blocks sealed by this process |
 //! | `sealchain_ingest_queue_depth` | gauge | verified messages waiting for the writer |
+//! | `sealchain_writer_alive` | gauge | 1 while the writer thread runs, 0 once it stopped |
+//! | `sealchain_writer_consecutive_failures` | gauge | failed write attempts since the last success |
 //!
 //! The `metrics` facade has one recorder per process; several nodes in one
 //! process (the integration tests) share it.
@@ -19,6 +22,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Counter of accepted messages.
 pub const ACCEPTED: &str = "sealchain_messages_accepted_total";
+/// Counter of resends answered with the original receipt.
+pub const RESENT: &str = "sealchain_messages_resent_total";
 /// Counter of rejected messages, label `code`.
 pub const REJECTED: &str = "sealchain_messages_rejected_total";
 /// Histogram of ingest latency.
@@ -31,6 +36,11 @@ pub const COMMIT_SECONDS: &str = "sealchain_writer_commit_duration_seconds";
 pub const BLOCKS_SEALED: &str = "sealchain_blocks_sealed_total";
 /// Gauge of the writer queue depth.
 pub const QUEUE_DEPTH: &str = "sealchain_ingest_queue_depth";
+
+/// Gauge: 1 while the writer runs.
+pub const WRITER_ALIVE: &str = "sealchain_writer_alive";
+/// Gauge: consecutive failed write attempts.
+pub const WRITER_FAILURES: &str = "sealchain_writer_consecutive_failures";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -65,6 +75,7 @@ pub fn handle() -> &'static PrometheusHandle {
 pub fn describe() {
     handle();
     metrics::describe_counter!(ACCEPTED, "Messages committed and answered 202 Accepted.");
+    metrics::describe_counter!(RESENT, "Resends of stored messages, answered 200 with the original receipt.");
     metrics::describe_counter!(REJECTED, "Messages rejected, by problem code.");
     metrics::describe_histogram!(
         INGEST_SECONDS,
@@ -75,4 +86,9 @@ pub fn describe() {
     metrics::describe_histogram!(COMMIT_SECONDS, metrics::Unit::Seconds, "Writer transaction duration.");
     metrics::describe_counter!(BLOCKS_SEALED, "Blocks sealed by this node process.");
     metrics::describe_gauge!(QUEUE_DEPTH, "Verified messages waiting for the writer.");
+    metrics::describe_gauge!(WRITER_ALIVE, "1 while the writer thread runs, 0 once it has stopped.");
+    metrics::describe_gauge!(
+        WRITER_FAILURES,
+        "Failed write attempts (batches or idle probes) since the last success."
+    );
 }

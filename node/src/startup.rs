@@ -2,7 +2,6 @@
 
 use std::net::TcpListener;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
@@ -53,9 +52,12 @@ impl Application {
 
         let url = config.database_url.clone();
         let timeout = config.db_timeout;
+        let connect_timeout = config.db_connect_timeout;
         let pool_size = config.db_pool_size;
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            db::run_migrations(&url)?;
+            let mut conn = db::connect_with_retry(&url, connect_timeout)?;
+            db::run_migrations(&mut conn)?;
+            drop(conn);
             db::build_pool(&url, pool_size, timeout)
         })
         .await??;
@@ -72,7 +74,7 @@ impl Application {
                 block_size: config.block_size,
                 queue_capacity: config.queue_capacity,
                 max_batch: config.max_batch,
-                reply_timeout: (config.db_timeout * 6).max(Duration::from_secs(10)),
+                reply_timeout: config.ingest_timeout,
             },
         )
         .context("starting the writer thread")?;

@@ -15,6 +15,26 @@ pub type Hex32 = HexBytes<32>;
 /// 64 bytes in hex: signatures.
 pub type Hex64 = HexBytes<64>;
 
+/// The largest JSON answer a client must be ready to read: a block with
+/// all its messages. A node refuses settings whose blocks could exceed it.
+pub const MAX_BLOCK_JSON_BYTES: u64 = 256 * 1024 * 1024;
+
+/// An upper bound of the JSON size of a block of `block_size` messages of
+/// at most `max_message_bytes` each. `message` is a JSON string holding JSON
+/// text, so escaping at most doubles it (`"` → `\"`, a raw newline → `\n`);
+/// 512 bytes cover each message's other members and 1 KiB the header.
+pub fn block_json_bound(block_size: u32, max_message_bytes: u64) -> u64 {
+    u64::from(block_size).saturating_mul(max_message_bytes.saturating_mul(2).saturating_add(512)).saturating_add(1024)
+}
+
+/// The size of the compact envelope JSON (`{"enc":"…","ct":"…"}`) that
+/// carries a message of `message_bytes` bytes: 64-byte signature and
+/// 16-byte AEAD tag around it, base64 with padding.
+pub fn envelope_json_len(message_bytes: u64) -> u64 {
+    let sealed = message_bytes.saturating_add(64 + 16);
+    82 + sealed.div_ceil(3) * 4
+}
+
 /// Who may send messages to a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -238,4 +258,59 @@ pub struct NewClient {
 pub struct ClientList {
     /// Registered clients, ordered by key.
     pub clients: Vec<ClientEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::envelope::Envelope;
+    use crate::keys::EncryptionKey;
+
+    #[test]
+    fn envelope_json_len_is_the_length_of_a_real_envelope() {
+        let node = EncryptionKey::generate().unwrap();
+        for message_len in [0usize, 1, 2, 3, 100, 16_384, 65_471] {
+            let signed = vec![b'x'; 64 + message_len];
+            let envelope = Envelope::seal(&node.public_key(), &signed).unwrap();
+            assert_eq!(
+                envelope.to_json().len() as u64,
+                envelope_json_len(message_len as u64),
+                "message of {message_len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn block_json_bound_covers_a_block_of_worst_case_messages() {
+        // Every byte of the message a quote: escaping doubles it.
+        let message = "\"".repeat(1000);
+        let block = Block {
+            summary: BlockSummary {
+                index: u64::MAX,
+                hash: HexBytes([0; 32]),
+                prev_hash: HexBytes([0; 32]),
+                merkle_root: HexBytes([0; 32]),
+                first_seq: u64::MAX,
+                message_count: 3,
+                sealed_at: i64::MIN,
+                signer: HexBytes([0; 32]),
+                signature: HexBytes([0; 64]),
+            },
+            messages: (0..3)
+                .map(|_| BlockMessage {
+                    seq: u64::MAX,
+                    leaf_hash: HexBytes([0; 32]),
+                    sender: HexBytes([0; 32]),
+                    received_at: i64::MIN,
+                    signature: HexBytes([0; 64]),
+                    message: message.clone(),
+                })
+                .collect(),
+        };
+        let len = serde_json::to_vec(&block).unwrap().len() as u64;
+        assert!(len <= block_json_bound(3, 1000), "{len} > {}", block_json_bound(3, 1000));
+        assert!(len > block_json_bound(3, 1000) / 2, "the bound is not absurdly loose");
+    }
 }

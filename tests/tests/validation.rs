@@ -324,20 +324,26 @@ async fn duplicate_409() {
     let mut c = Checker::start(&db, NodeOptions::default()).await;
     let message = c.message_text(now_ms(), "ffeeddccbbaa99887766554433221100");
     let first = seal::seal_message_bytes(&c.client, c.info(), message.as_bytes());
-    assert_eq!(c.node.client.submit(&first).await.unwrap().seq, c.next_seq);
+    let receipt = c.node.client.submit(&first).await.unwrap();
+    assert_eq!(receipt.seq, c.next_seq);
     c.next_seq += 1;
 
-    // The same envelope again, the same message resealed, and another
-    // message that reuses the nonce.
+    // The same envelope again, and the same message resealed: a resend,
+    // answered 200 with the original receipt, storing nothing.
     let resealed = seal::seal_message_bytes(&c.client, c.info(), message.as_bytes());
+    for envelope in [&first, &resealed] {
+        let (status, _, body) = post_raw(&c.node.base, "/v1/messages", envelope.to_json().into_bytes()).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let again: sealchain_shared::api::Receipt = serde_json::from_slice(&body).unwrap();
+        assert_eq!(again, receipt, "the original receipt, signature included");
+    }
+    // Another message that reuses the nonce: 409.
     let reuse = c
         .message_text(now_ms() + 1, "ffeeddccbbaa99887766554433221100")
         .replace("\"body\":{}", "\"body\":2");
     let reused_nonce = seal::seal_message_bytes(&c.client, c.info(), reuse.as_bytes());
-    for envelope in [first, resealed, reused_nonce] {
-        c.rejects(envelope.to_json().into_bytes(), 409, "duplicate", "nonce")
-            .await;
-    }
+    c.rejects(reused_nonce.to_json().into_bytes(), 409, "duplicate", "nonce")
+        .await;
 
     // Another sender may use the same nonce.
     let other = seal::identity();
@@ -356,14 +362,11 @@ async fn duplicates_within_one_batch_keep_the_first() {
     let client = seal::identity();
     let envelope = seal::envelope(&client, &node.info, "t", serde_json::json!(1));
     // The same envelope 20 times at once: the writer sees several in one
-    // batch; exactly one is accepted.
+    // batch; one is stored, every copy gets its receipt.
     let results = futures_util::future::join_all((0..20).map(|_| node.client.submit(&envelope))).await;
-    let accepted: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(accepted.len(), 1);
-    assert_eq!(accepted[0].seq, 0);
-    for err in results.iter().filter_map(|r| r.as_ref().err()) {
-        assert_eq!((err.status(), err.code()), (Some(409), Some("duplicate")));
-    }
+    let receipts: Vec<_> = results.into_iter().map(|r| r.expect("every copy gets the receipt")).collect();
+    assert!(receipts.iter().all(|r| *r == receipts[0]), "one receipt for all copies");
+    assert_eq!(receipts[0].seq, 0);
     let next = seal::envelope(&client, &node.info, "t", serde_json::json!(2));
-    assert_eq!(node.client.submit(&next).await.unwrap().seq, 1);
+    assert_eq!(node.client.submit(&next).await.unwrap().seq, 1, "copies consumed no seq");
 }

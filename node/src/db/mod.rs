@@ -2,14 +2,16 @@
 //!
 //! Repo functions in [`repo`] are synchronous and take a connection;
 //! handlers reach them through [`run`], which moves the work to the blocking
-//! thread pool so no connection is held across an `.await`.
+//! thread pool so no connection is held across an `.await`. Every failure
+//! leaves this module as a [`StoreError`]; how it is answered over HTTP is
+//! decided in one place, `crate::error`.
 
 pub mod models;
 pub mod repo;
 #[rustfmt::skip]
 pub mod schema;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use diesel::pg::PgConnection;
@@ -17,13 +19,73 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::error::ApiError;
-
 /// The pool every part of the node shares.
 pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 
 /// The migrations in `migrations/`, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// Key of the session advisory lock held while migrations run, so that
+/// node processes starting together on an empty database migrate it once,
+/// one after the other. (The ASCII of "sealmigr".)
+pub const MIGRATION_LOCK: i64 = 0x7365_616c_6d69_6772;
+
+/// A storage failure, classified by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot answer now (no connection, lost connection,
+    /// statement or lock timeout, cancelled by an administrator, shutting
+    /// down, serialization failure…): the same request may succeed later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A row the caller required does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A bug or data that breaks the schema's promises (a constraint
+    /// violation, a row that does not decode): retrying will not help.
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        match e {
+            Error::NotFound => Self::NotFound,
+            // Constraint violations: the node's own invariants were broken.
+            Error::DatabaseError(
+                Kind::UniqueViolation
+                | Kind::ForeignKeyViolation
+                | Kind::NotNullViolation
+                | Kind::CheckViolation
+                | Kind::RestrictViolation
+                | Kind::ExclusionViolation,
+                _,
+            ) => Self::Internal(e.into()),
+            // Everything else the server says is about this moment: lost
+            // connections, timeouts (57014), lock timeouts (55P03), admin
+            // cancels and shutdowns (57P01…), serialization failures,
+            // too many connections (53300).
+            Error::DatabaseError(_, ref info) => {
+                tracing::warn!(error = %info.message(), "database failure");
+                Self::Unavailable(format!("the database could not complete the request ({})", info.message()))
+            }
+            Error::BrokenTransactionManager | Error::RollbackErrorOnCommit { .. } => {
+                tracing::warn!(error = %e, "database connection failure");
+                Self::Unavailable("the database connection failed".into())
+            }
+            // Query building, (de)serialization: bugs.
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        tracing::warn!(error = %e, "no database connection");
+        Self::Unavailable("no database connection could be had in time".into())
+    }
+}
 
 /// Bounds every statement so a hung database turns into a 503, not a hung
 /// request.
@@ -51,19 +113,84 @@ pub fn build_pool(url: &str, size: u32, timeout: Duration) -> anyhow::Result<DbP
         .context("connecting to the database (is Postgres running and the URL right?)")
 }
 
-/// Applies pending migrations.
-pub fn run_migrations(url: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::establish(url).context("connecting to the database to run migrations")?;
-    conn.run_pending_migrations(MIGRATIONS)
-        .map_err(|e| anyhow::anyhow!("running database migrations: {e}"))?;
+/// Connects to the database, retrying for up to `wait` while it is not
+/// reachable yet (a database that starts after the node, as in a compose
+/// file). Each failed attempt is logged; the last error is returned when
+/// time runs out. Errors that waiting cannot fix (a bad URL, a refused
+/// password, an unknown database) are returned at once.
+pub fn connect_with_retry(url: &str, wait: Duration) -> anyhow::Result<PgConnection> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        match PgConnection::establish(url) {
+            Ok(conn) => {
+                if attempt > 1 {
+                    tracing::info!(attempt, waited_ms = started.elapsed().as_millis() as u64, "database reachable");
+                }
+                return Ok(conn);
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let elapsed = started.elapsed();
+                if is_permanent(&message) || elapsed + delay > wait {
+                    return Err(anyhow::anyhow!(message)).with_context(|| {
+                        format!(
+                            "connecting to the database failed after {attempt} attempt(s) in {:.1} s \
+                             (is Postgres running and the URL right? --db-connect-timeout sets how long to wait)",
+                            elapsed.as_secs_f64()
+                        )
+                    });
+                }
+                tracing::warn!(
+                    attempt,
+                    error = %message.trim(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    remaining_s = (wait - elapsed).as_secs(),
+                    "database not reachable yet; waiting"
+                );
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(2));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Connection errors that no amount of waiting fixes.
+fn is_permanent(message: &str) -> bool {
+    ["password authentication failed", "invalid connection option", "invalid URI", "invalid port"]
+        .iter()
+        .any(|needle| message.contains(needle))
+        || (message.contains("database \"") && message.contains("does not exist"))
+}
+
+/// Applies pending migrations, under a session advisory lock: a second node
+/// process starting at the same moment waits, then finds nothing to do.
+pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<()> {
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .execute(conn)
+        .context("taking the migration lock")?;
+    let migrated = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|applied| applied.len())
+        .map_err(|e| anyhow::anyhow!("running database migrations: {e}"));
+    // Released also when the connection closes; unlock explicitly so a
+    // caller that keeps the connection does not hold it.
+    let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn);
+    let applied = migrated?;
+    unlocked.context("releasing the migration lock")?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrated");
+    }
     Ok(())
 }
 
 /// Runs a repo function on the blocking pool with a pooled connection,
 /// inside the caller's tracing span.
-pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
+pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, StoreError>
 where
-    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
     T: Send + 'static,
 {
     let pool = pool.clone();
@@ -73,5 +200,6 @@ where
         let mut conn = pool.get()?;
         f(&mut conn)
     })
-    .await?
+    .await
+    .map_err(|e| StoreError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
 }

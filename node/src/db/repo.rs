@@ -5,7 +5,7 @@
 use diesel::dsl::exists;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bytea};
+use diesel::sql_types::{Array, BigInt, Bytea};
 
 use super::models::{BlockRow, ChainState, ClientRow, MessageRow, NewChainState};
 use super::schema::{blocks, chain_state, clients, messages};
@@ -52,28 +52,38 @@ pub fn update_chain_state(
         .map(drop)
 }
 
-/// A (sender, nonce) pair read back from `messages`.
-#[derive(Debug, QueryableByName)]
-pub struct StoredNonce {
+/// What a resend is answered with: the stored message under a (sender,
+/// nonce) pair.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct StoredMessage {
     /// Sender key.
     #[diesel(sql_type = Bytea)]
     pub sender: Vec<u8>,
     /// Nonce.
     #[diesel(sql_type = Bytea)]
     pub nonce: Vec<u8>,
+    /// Its leaf hash: a resend has the same one.
+    #[diesel(sql_type = Bytea)]
+    pub leaf_hash: Vec<u8>,
+    /// Where it was stored.
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    /// When, by the node's clock.
+    #[diesel(sql_type = BigInt)]
+    pub received_at: i64,
 }
 
-/// The (sender, nonce) pairs among the candidates (`senders[i]`,
-/// `nonces[i]`) that are already stored: one probe of the unique index per
-/// pair. (`sender = ANY(..) AND nonce = ANY(..)` would probe every
-/// combination — quadratic in the batch size.)
-pub fn stored_nonces(
+/// The stored messages among the candidate pairs (`senders[i]`,
+/// `nonces[i]`): one probe of the unique index per pair.
+/// (`sender = ANY(..) AND nonce = ANY(..)` would probe every combination —
+/// quadratic in the batch size.)
+pub fn stored_messages(
     conn: &mut PgConnection,
     senders: &[Vec<u8>],
     nonces: &[Vec<u8>],
-) -> QueryResult<Vec<StoredNonce>> {
+) -> QueryResult<Vec<StoredMessage>> {
     diesel::sql_query(
-        "SELECT m.sender, m.nonce FROM messages m \
+        "SELECT m.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
          JOIN unnest($1::bytea[], $2::bytea[]) AS c(sender, nonce) \
          ON m.sender = c.sender AND m.nonce = c.nonce",
     )

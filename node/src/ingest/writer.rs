@@ -1,22 +1,30 @@
 //! The single writer: group commit and block sealing.
 //!
 //! One thread takes whatever verified messages are queued (up to
-//! `max_batch`) and, in one transaction:
+//! `max_batch`) and commits them in one transaction. The work splits in two:
 //!
-//! 1. locks the chain state row (`SELECT … FOR UPDATE`), so writers in other
-//!    node processes on the same database wait their turn;
-//! 2. drops duplicates — (sender, nonce) already stored or earlier in the
-//!    batch — which consume no seq;
-//! 3. gives the rest consecutive seqs and inserts them in one statement;
-//! 4. seals every block that became full: Merkle root over its leaf hashes,
-//!    previous hash, header hash, node signature;
-//! 5. stores the new chain state and commits.
+//! - [`plan`] is pure: given the chain's next seq, the batch, and what the
+//!   database already holds under the batch's (sender, nonce) pairs, it
+//!   decides every message's fate — a new seq, the original receipt of a
+//!   resend (same `leaf_hash`), or `duplicate` (another `leaf_hash` under a
+//!   used pair) — and which blocks become full ([`blocks_to_seal`]).
+//! - [`Writer::commit`] is the transaction shell around it: lock the chain
+//!   state row (`SELECT … FOR UPDATE`, so writers in other node processes
+//!   on the same database wait their turn), look up the pairs, insert the
+//!   plan's rows, seal the full blocks, store the new chain state, commit.
 //!
-//! Only then is each request answered. If anything fails, the transaction
-//! rolls back and every message of the batch is answered `503 unavailable`:
-//! none of them was acknowledged, so none is lost.
+//! Only then is each request answered. A failure before COMMIT was sent
+//! stored nothing, and the batch is retried once on a fresh connection (the
+//! first batch after a database restart meets a dead connection). A failure
+//! of the COMMIT itself is ambiguous: the batch may be stored, so the answer
+//! says so, and a resend of the same message is answered with its original
+//! receipt (PROTOCOL §4). A chain found inconsistent stops the writer: the
+//! node refuses to extend a chain it cannot vouch for, and `/readyz` says so.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -29,35 +37,47 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::validate::Verified;
 use crate::db::models::{BlockRow, MessageRow};
-use crate::db::{DbPool, repo};
+use crate::db::repo::StoredMessage;
+use crate::db::{DbPool, StoreError, repo};
 use crate::metrics as m;
 
 /// What became of a submitted message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Committed at `seq`.
+    /// Committed at `seq` by this batch.
     Accepted {
         /// The assigned seq.
         seq: u64,
         /// The node's receive time, Unix ms.
         received_at: i64,
     },
-    /// (sender, nonce) was accepted before.
+    /// The same message (same sender, nonce and leaf hash) was stored
+    /// before, at `seq`: answered with its original receipt.
+    Resent {
+        /// The seq it was stored at.
+        seq: u64,
+        /// Its original receive time.
+        received_at: i64,
+    },
+    /// (sender, nonce) was used before by another message.
     Duplicate,
-    /// Not stored; the client may retry.
+    /// The client may retry; the detail says whether the message may
+    /// already be stored.
     Unavailable(String),
+}
+
+/// Why a message was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueError {
+    /// The queue is full.
+    Full,
+    /// The writer has stopped.
+    Stopped,
 }
 
 struct Job {
     message: Verified,
     reply: oneshot::Sender<Outcome>,
-}
-
-/// The handlers' side of the queue.
-#[derive(Debug, Clone)]
-pub struct IngestHandle {
-    tx: mpsc::Sender<Job>,
-    reply_timeout: Duration,
 }
 
 impl std::fmt::Debug for Job {
@@ -66,35 +86,131 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// Consecutive failed write attempts after which the node reports itself
+/// not ready.
+pub const UNREADY_AFTER_FAILURES: u64 = 3;
+
+/// How often a failing writer with nothing to do tries the database again.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The writer's health, shared with `/readyz` and the metrics.
+#[derive(Debug)]
+pub struct WriterHealth {
+    alive: AtomicBool,
+    consecutive_failures: AtomicU64,
+}
+
+impl WriterHealth {
+    fn new() -> Self {
+        metrics::gauge!(m::WRITER_ALIVE).set(1.0);
+        metrics::gauge!(m::WRITER_FAILURES).set(0.0);
+        Self {
+            alive: AtomicBool::new(true),
+            consecutive_failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the writer thread is running.
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Write attempts (batches or idle probes) that failed since the last
+    /// success.
+    pub fn consecutive_failures(&self) -> u64 {
+        self.consecutive_failures.load(Ordering::Acquire)
+    }
+
+    /// Why the writer cannot take messages now, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if !self.alive() {
+            return Some("the writer has stopped (see the node's log)".into());
+        }
+        let failures = self.consecutive_failures();
+        (failures >= UNREADY_AFTER_FAILURES)
+            .then(|| format!("the writer's last {failures} attempts to write to the database failed"))
+    }
+
+    fn succeeded(&self) {
+        self.consecutive_failures.store(0, Ordering::Release);
+        metrics::gauge!(m::WRITER_FAILURES).set(0.0);
+    }
+
+    fn failed(&self) {
+        let n = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        metrics::gauge!(m::WRITER_FAILURES).set(n as f64);
+    }
+}
+
+/// Marks the writer dead when its thread ends, however it ends (a panic
+/// included).
+struct AliveGuard(Arc<WriterHealth>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Release);
+        metrics::gauge!(m::WRITER_ALIVE).set(0.0);
+    }
+}
+
+/// The handlers' side of the queue.
+#[derive(Debug, Clone)]
+pub struct IngestHandle {
+    tx: mpsc::Sender<Job>,
+    reply_timeout: Duration,
+    health: Arc<WriterHealth>,
+}
+
+/// A place in the writer's queue, taken before the expensive checks so a
+/// full queue is answered before any work is spent on the request.
+#[derive(Debug)]
+pub struct Slot {
+    permit: mpsc::OwnedPermit<Job>,
+    reply_timeout: Duration,
+}
+
 impl IngestHandle {
-    /// Queues a verified message and waits for its commit. A full queue is
-    /// answered at once: memory stays bounded and nobody waits unboundedly.
-    pub async fn submit(&self, message: Verified) -> Outcome {
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { message, reply }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Outcome::Unavailable("the node is busy (write queue full); retry shortly".into());
+    /// Reserves a place in the queue, or says at once why there is none:
+    /// memory stays bounded and nobody waits unboundedly.
+    pub fn reserve(&self) -> Result<Slot, QueueError> {
+        match self.tx.clone().try_reserve_owned() {
+            Ok(permit) => {
+                self.record_depth();
+                Ok(Slot {
+                    permit,
+                    reply_timeout: self.reply_timeout,
+                })
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Outcome::Unavailable("the node is shutting down".into());
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueError::Full),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueError::Stopped),
         }
-        self.record_depth();
-        match tokio::time::timeout(self.reply_timeout, rx).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Outcome::Unavailable("the writer stopped".into()),
-            Err(_) => Outcome::Unavailable(
-                "timed out waiting for the database; the message may still be committed \
-                 (a resend answers 409 duplicate if it was)"
-                    .into(),
-            ),
-        }
+    }
+
+    /// The writer's health.
+    pub fn health(&self) -> &WriterHealth {
+        &self.health
     }
 
     fn record_depth(&self) {
         let depth = self.tx.max_capacity() - self.tx.capacity();
         metrics::gauge!(m::QUEUE_DEPTH).set(depth as f64);
+    }
+}
+
+impl Slot {
+    /// Queues a verified message in this place and waits for its commit.
+    pub async fn submit(self, message: Verified) -> Outcome {
+        let (reply, rx) = oneshot::channel();
+        self.permit.send(Job { message, reply });
+        match tokio::time::timeout(self.reply_timeout, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Outcome::Unavailable("the writer stopped before answering; resend the same message".into()),
+            Err(_) => Outcome::Unavailable(
+                "timed out waiting for the database; the message may still be committed: \
+                 resend the same message to get its receipt"
+                    .into(),
+            ),
+        }
     }
 }
 
@@ -112,152 +228,333 @@ pub struct WriterConfig {
 }
 
 /// Starts the writer thread. It runs until every [`IngestHandle`] is
-/// dropped and the queue is drained.
+/// dropped and the queue is drained, or until it finds the stored chain
+/// inconsistent.
 pub fn spawn(pool: DbPool, key: SigningKey, config: WriterConfig) -> std::io::Result<(IngestHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+    let health = Arc::new(WriterHealth::new());
     let handle = IngestHandle {
         tx,
         reply_timeout: config.reply_timeout,
+        health: health.clone(),
     };
+    let writer = Writer {
+        pool,
+        conn: None,
+        key,
+        block_size: config.block_size,
+        health,
+    };
+    let max_batch = config.max_batch.max(1);
     let thread = std::thread::Builder::new()
         .name("sealchain-writer".into())
-        .spawn(move || run(rx, &pool, &key, config))?;
+        .spawn(move || writer.run(rx, max_batch))?;
     Ok((handle, thread))
 }
 
-fn run(mut rx: mpsc::Receiver<Job>, pool: &DbPool, key: &SigningKey, config: WriterConfig) {
-    let max_batch = config.max_batch.max(1);
-    // The writer keeps its connection between batches (a pool checkout
-    // tests the connection with a round trip) and gives it up after a
-    // failed transaction, which may mean the connection is broken.
-    let mut conn = None;
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = Vec::with_capacity(max_batch.min(rx.len() + 1));
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// The `application_name` of the writer's database session.
+pub const APPLICATION_NAME: &str = "sealchain-writer";
+
+struct Writer {
+    pool: DbPool,
+    /// Kept between batches (a pool checkout tests the connection with a
+    /// round trip); dropped after a failed transaction, which may mean the
+    /// connection is broken.
+    conn: Option<PooledConnection<ConnectionManager<PgConnection>>>,
+    key: SigningKey,
+    block_size: u32,
+    health: Arc<WriterHealth>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+        let _guard = AliveGuard(self.health.clone());
+        loop {
+            let first = if self.health.consecutive_failures() > 0 {
+                // While failing, probe the database when idle, so the node
+                // becomes ready again as soon as it is back.
+                match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        std::thread::sleep(PROBE_INTERVAL);
+                        if rx.is_empty() {
+                            self.probe();
+                        }
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match rx.blocking_recv() {
+                    Some(job) => job,
+                    None => break,
+                }
+            };
+            let mut batch = Vec::with_capacity(max_batch.min(rx.len() + 1));
+            batch.push(first);
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            metrics::gauge!(m::QUEUE_DEPTH).set(rx.len() as f64);
+            metrics::histogram!(m::BATCH_SIZE).record(batch.len() as f64);
+            let started = Instant::now();
+            let messages: Vec<&Verified> = batch.iter().map(|j| &j.message).collect();
+            let (outcomes, halt) = self.commit(&messages);
+            metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                // The client may have gone; a resend of the same message is
+                // answered with its receipt.
+                let _ = job.reply.send(outcome);
+            }
+            if halt {
+                tracing::error!(
+                    "the writer stopped: the stored chain is inconsistent; no message will be accepted \
+                     until an operator has repaired the database"
+                );
+                // Dropping the receiver answers everything still queued.
+                return;
             }
         }
-        metrics::gauge!(m::QUEUE_DEPTH).set(rx.len() as f64);
-        metrics::histogram!(m::BATCH_SIZE).record(batch.len() as f64);
-        let started = Instant::now();
-        let outcomes = commit(pool, &mut conn, key, config.block_size, &batch);
-        metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        for (job, outcome) in batch.into_iter().zip(outcomes) {
-            // The client may have gone; its message is committed anyway and
-            // a resend will be answered 409 duplicate.
-            let _ = job.reply.send(outcome);
+        tracing::info!("writer drained its queue and stopped");
+    }
+
+    /// A pooled connection, tagged so operators (and tests) can find the
+    /// writer's session in `pg_stat_activity`.
+    fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
+        if self.conn.is_none() {
+            let mut conn = self.pool.get()?;
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query(format!("SET application_name = '{APPLICATION_NAME}'")),
+                &mut *conn,
+            )?;
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no connection")))
+    }
+
+    /// Checks that a write could happen now (the chain state row can be
+    /// locked), without writing.
+    fn probe(&mut self) {
+        let result = self
+            .connection()
+            .and_then(|conn| conn.transaction(|conn| repo::lock_chain_state(conn).map(drop).map_err(StoreError::from)));
+        match result {
+            Ok(()) => {
+                tracing::info!("the database is writable again");
+                self.health.succeeded();
+            }
+            Err(e) => {
+                self.conn = None;
+                self.health.failed();
+                tracing::warn!(error = %e, failures = self.health.consecutive_failures(), "writer probe failed");
+            }
         }
     }
-    tracing::info!("writer drained its queue and stopped");
+
+    /// Commits one batch; returns each message's outcome and whether the
+    /// writer must stop.
+    fn commit(&mut self, batch: &[&Verified]) -> (Vec<Outcome>, bool) {
+        let unavailable = |detail: &str| vec![Outcome::Unavailable(detail.to_owned()); batch.len()];
+        let mut retried = false;
+        loop {
+            let mut reached_commit = false;
+            let key = self.key.clone();
+            let block_size = self.block_size;
+            let result = self.connection().map_err(WriteError::Store).and_then(|conn| {
+                conn.transaction(|conn| {
+                    let written = write_batch(conn, &key, block_size, batch)?;
+                    // The body succeeded: what fails from here on is the
+                    // COMMIT, whose fate the node cannot know.
+                    reached_commit = true;
+                    Ok(written)
+                })
+            });
+            match result {
+                Ok((outcomes, sealed)) => {
+                    self.health.succeeded();
+                    let accepted = outcomes
+                        .iter()
+                        .filter(|o| matches!(o, Outcome::Accepted { .. }))
+                        .count();
+                    tracing::debug!(size = batch.len(), accepted, sealed, "batch committed");
+                    metrics::counter!(m::BLOCKS_SEALED).increment(sealed);
+                    return (outcomes, false);
+                }
+                Err(WriteError::Corrupt(detail)) => {
+                    self.conn = None;
+                    self.health.failed();
+                    tracing::error!(detail, size = batch.len(), "batch rolled back: the stored chain is inconsistent");
+                    return (
+                        unavailable("the node found its stored chain inconsistent and stopped accepting messages"),
+                        true,
+                    );
+                }
+                Err(e) if reached_commit => {
+                    self.conn = None;
+                    self.health.failed();
+                    tracing::error!(error = %e, size = batch.len(), "COMMIT failed; the batch may or may not be stored");
+                    return (
+                        unavailable(
+                            "the database failed while committing; the message may be stored: \
+                             resend the same message to get its receipt",
+                        ),
+                        false,
+                    );
+                }
+                Err(e) if !retried => {
+                    // Nothing was stored: try once more on a fresh connection.
+                    self.conn = None;
+                    retried = true;
+                    tracing::warn!(error = %e, size = batch.len(), "batch failed before COMMIT; retrying once on a new connection");
+                }
+                Err(e) => {
+                    self.conn = None;
+                    self.health.failed();
+                    tracing::error!(error = %e, size = batch.len(), "batch rolled back");
+                    return (
+                        unavailable("the database is unavailable; nothing was stored, retry shortly"),
+                        false,
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum WriteError {
     #[error(transparent)]
-    Db(#[from] diesel::result::Error),
+    Store(#[from] StoreError),
     #[error("the stored chain is inconsistent: {0}")]
     Corrupt(String),
 }
 
-fn commit(
-    pool: &DbPool,
-    held: &mut Option<PooledConnection<ConnectionManager<PgConnection>>>,
-    key: &SigningKey,
-    block_size: u32,
-    batch: &[Job],
-) -> Vec<Outcome> {
-    let unavailable = |detail: &str| vec![Outcome::Unavailable(detail.to_owned()); batch.len()];
-    let conn = match held {
-        Some(conn) => conn,
-        None => match pool.get() {
-            Ok(conn) => held.insert(conn),
-            Err(e) => {
-                tracing::warn!(error = %e, size = batch.len(), "writer has no database connection");
-                return unavailable("the database is unavailable; retry shortly");
-            }
-        },
-    };
-    match conn.transaction(|conn| write_batch(conn, key, block_size, batch)) {
-        Ok((outcomes, sealed)) => {
-            let accepted = outcomes
-                .iter()
-                .filter(|o| matches!(o, Outcome::Accepted { .. }))
-                .count();
-            tracing::debug!(size = batch.len(), accepted, sealed, "batch committed");
-            metrics::counter!(m::BLOCKS_SEALED).increment(sealed);
-            outcomes
-        }
-        Err(e) => {
-            *held = None;
-            tracing::error!(error = %e, size = batch.len(), "batch rolled back");
-            unavailable("the database is unavailable; nothing was stored, retry shortly")
-        }
+impl From<diesel::result::Error> for WriteError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
     }
 }
 
-/// The transaction body. Returns each job's outcome and how many blocks
-/// were sealed.
+/// A batch's plan: the rows to insert and every message's outcome, in
+/// batch order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// New messages, with consecutive seqs from the chain's `next_seq`.
+    pub rows: Vec<MessageRow>,
+    /// One outcome per message of the batch.
+    pub outcomes: Vec<Outcome>,
+    /// The chain's `next_seq` after the batch.
+    pub next_seq: i64,
+}
+
+/// Decides the fate of every message of a batch (pure: no database).
+///
+/// `stored` holds what the database already has under the batch's
+/// (sender, nonce) pairs. A pair stored with the same leaf hash is a
+/// resend, answered with the stored seq and time; with another leaf hash
+/// it is a duplicate. Within the batch the first message under a pair wins,
+/// and later ones are judged against it the same way.
+pub fn plan(
+    next_seq: i64,
+    received_at: i64,
+    batch: &[&Verified],
+    stored: &HashMap<([u8; 32], [u8; 16]), StoredMessage>,
+) -> Plan {
+    // (sender, nonce) → (leaf hash, seq, received_at) of what this batch
+    // accepted so far.
+    let mut accepted: HashMap<([u8; 32], [u8; 16]), (Hash, i64)> = HashMap::new();
+    let mut next = next_seq;
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for m in batch {
+        let pair = (m.sender, m.nonce);
+        let earlier = stored
+            .get(&pair)
+            .map(|s| (s.leaf_hash.as_slice() == m.leaf_hash, s.seq, s.received_at))
+            .or_else(|| {
+                accepted
+                    .get(&pair)
+                    .map(|(leaf, seq)| (*leaf == m.leaf_hash, *seq, received_at))
+            });
+        let outcome = match earlier {
+            Some((true, seq, at)) => match u64::try_from(seq) {
+                Ok(seq) => Outcome::Resent { seq, received_at: at },
+                Err(_) => Outcome::Duplicate,
+            },
+            Some((false, _, _)) => Outcome::Duplicate,
+            None => {
+                accepted.insert(pair, (m.leaf_hash, next));
+                rows.push(MessageRow {
+                    seq: next,
+                    sender: m.sender.to_vec(),
+                    nonce: m.nonce.to_vec(),
+                    signature: m.signature.to_vec(),
+                    message: m.message_bytes.clone(),
+                    leaf_hash: m.leaf_hash.to_vec(),
+                    received_at,
+                });
+                let seq = u64::try_from(next).unwrap_or_default();
+                next += 1;
+                Outcome::Accepted { seq, received_at }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Plan {
+        rows,
+        outcomes,
+        next_seq: next,
+    }
+}
+
+/// The indexes of the blocks that are full once the chain holds `next_seq`
+/// messages and `block_count` blocks are sealed.
+pub fn blocks_to_seal(block_count: i64, next_seq: i64, block_size: u32) -> Range<i64> {
+    let full = next_seq / i64::from(block_size.max(1));
+    block_count..full.max(block_count)
+}
+
+/// The transaction body. Returns each message's outcome and how many
+/// blocks were sealed.
 fn write_batch(
     conn: &mut PgConnection,
     key: &SigningKey,
     block_size: u32,
-    batch: &[Job],
+    batch: &[&Verified],
 ) -> Result<(Vec<Outcome>, u64), WriteError> {
     let state = repo::lock_chain_state(conn)?;
-    let senders: Vec<Vec<u8>> = batch.iter().map(|j| j.message.sender.to_vec()).collect();
-    let nonces: Vec<Vec<u8>> = batch.iter().map(|j| j.message.nonce.to_vec()).collect();
-    let mut seen: HashSet<(Vec<u8>, Vec<u8>)> = repo::stored_nonces(conn, &senders, &nonces)?
+    let senders: Vec<Vec<u8>> = batch.iter().map(|m| m.sender.to_vec()).collect();
+    let nonces: Vec<Vec<u8>> = batch.iter().map(|m| m.nonce.to_vec()).collect();
+    let stored = repo::stored_messages(conn, &senders, &nonces)?
         .into_iter()
-        .map(|n| (n.sender, n.nonce))
+        .filter_map(|s| {
+            let sender = <[u8; 32]>::try_from(s.sender.as_slice()).ok()?;
+            let nonce = <[u8; 16]>::try_from(s.nonce.as_slice()).ok()?;
+            Some(((sender, nonce), s))
+        })
         .collect();
-
-    let received_at = now_ms();
-    let mut next_seq = state.next_seq;
-    let mut rows = Vec::with_capacity(batch.len());
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (job, (sender, nonce)) in batch.iter().zip(senders.into_iter().zip(nonces)) {
-        if !seen.insert((sender.clone(), nonce.clone())) {
-            outcomes.push(Outcome::Duplicate);
-            continue;
-        }
-        let m = &job.message;
-        rows.push(MessageRow {
-            seq: next_seq,
-            sender,
-            nonce,
-            signature: m.signature.to_vec(),
-            message: m.message_bytes.clone(),
-            leaf_hash: m.leaf_hash.to_vec(),
-            received_at,
-        });
-        outcomes.push(Outcome::Accepted {
-            seq: u64::try_from(next_seq).map_err(|_| WriteError::Corrupt("negative next_seq".into()))?,
-            received_at,
-        });
-        next_seq += 1;
-    }
-    if !rows.is_empty() {
-        repo::insert_messages(conn, &rows)?;
+    let plan = plan(state.next_seq, now_ms(), batch, &stored);
+    if !plan.rows.is_empty() {
+        repo::insert_messages(conn, &plan.rows)?;
     }
 
-    let size = i64::from(block_size);
-    let mut block_count = state.block_count;
     let mut head: Hash = state
         .head_hash
         .as_slice()
         .try_into()
         .map_err(|_| WriteError::Corrupt("head_hash is not 32 bytes".into()))?;
-    let mut sealed = 0;
-    while (block_count + 1) * size <= next_seq {
-        head = seal_block(conn, key, block_count, size, head)?;
-        block_count += 1;
-        sealed += 1;
+    let to_seal = blocks_to_seal(state.block_count, plan.next_seq, block_size);
+    let sealed = to_seal.end - to_seal.start;
+    for index in to_seal.clone() {
+        head = seal_block(conn, key, index, i64::from(block_size), head)?;
     }
-    repo::update_chain_state(conn, next_seq, block_count, &head)?;
-    Ok((outcomes, sealed))
+    repo::update_chain_state(conn, plan.next_seq, to_seal.end, &head)?;
+    Ok((plan.outcomes, u64::try_from(sealed).unwrap_or_default()))
 }
 
 /// Seals block `index` (all of whose messages are stored) and returns its hash.
@@ -307,4 +604,115 @@ fn seal_block(
     )?;
     tracing::info!(index, hash = %hex::encode(hash), "sealed block");
     Ok(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn message(sender: u8, nonce: u8, content: u8) -> Verified {
+        Verified {
+            sender: [sender; 32],
+            nonce: [nonce; 16],
+            ts: 0,
+            signature: [content; 64],
+            message_bytes: vec![content],
+            leaf_hash: [content; 32],
+        }
+    }
+
+    fn stored(seq: i64, leaf: u8, at: i64) -> StoredMessage {
+        StoredMessage {
+            sender: vec![],
+            nonce: vec![],
+            leaf_hash: vec![leaf; 32],
+            seq,
+            received_at: at,
+        }
+    }
+
+    #[test]
+    fn new_messages_get_consecutive_seqs_from_next_seq() {
+        let (a, b) = (message(1, 1, 10), message(2, 1, 11));
+        let p = plan(41, 7, &[&a, &b], &HashMap::new());
+        assert_eq!(
+            p.outcomes,
+            [
+                Outcome::Accepted { seq: 41, received_at: 7 },
+                Outcome::Accepted { seq: 42, received_at: 7 }
+            ]
+        );
+        assert_eq!(p.rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [41, 42]);
+        assert_eq!(p.rows[1].leaf_hash, vec![11; 32]);
+        assert_eq!(p.next_seq, 43);
+    }
+
+    #[test]
+    fn a_stored_message_sent_again_gets_its_original_seq_and_time() {
+        let a = message(1, 1, 10);
+        let db = HashMap::from([(([1; 32], [1; 16]), stored(5, 10, 1234))]);
+        let p = plan(9, 7, &[&a], &db);
+        assert_eq!(p.outcomes, [Outcome::Resent { seq: 5, received_at: 1234 }]);
+        assert!(p.rows.is_empty());
+        assert_eq!(p.next_seq, 9, "a resend consumes no seq");
+    }
+
+    #[test]
+    fn other_content_under_a_stored_pair_is_a_duplicate() {
+        let a = message(1, 1, 99);
+        let db = HashMap::from([(([1; 32], [1; 16]), stored(5, 10, 1234))]);
+        let p = plan(9, 7, &[&a], &db);
+        assert_eq!(p.outcomes, [Outcome::Duplicate]);
+        assert!(p.rows.is_empty());
+    }
+
+    #[test]
+    fn within_one_batch_the_first_wins_and_copies_get_its_receipt() {
+        let first = message(1, 1, 10);
+        let copy = first.clone();
+        let other_content = message(1, 1, 20);
+        let other_sender = message(2, 1, 20);
+        let p = plan(0, 7, &[&first, &copy, &other_content, &other_sender], &HashMap::new());
+        assert_eq!(
+            p.outcomes,
+            [
+                Outcome::Accepted { seq: 0, received_at: 7 },
+                Outcome::Resent { seq: 0, received_at: 7 },
+                Outcome::Duplicate,
+                Outcome::Accepted { seq: 1, received_at: 7 },
+            ]
+        );
+        assert_eq!(p.rows.len(), 2);
+        assert_eq!(p.next_seq, 2);
+    }
+
+    #[test]
+    fn full_blocks_are_sealed_and_only_those() {
+        assert_eq!(blocks_to_seal(0, 99, 100), 0..0);
+        assert_eq!(blocks_to_seal(0, 100, 100), 0..1);
+        assert_eq!(blocks_to_seal(0, 250, 100), 0..2, "one batch may fill several blocks");
+        assert_eq!(blocks_to_seal(2, 250, 100), 2..2);
+        assert_eq!(blocks_to_seal(3, 250, 100), 3..3, "never a negative range");
+        assert_eq!(blocks_to_seal(0, 5, 1), 0..5);
+    }
+
+    #[test]
+    fn health_turns_unready_after_repeated_failures_and_back() {
+        let h = WriterHealth::new();
+        assert_eq!(h.problem(), None);
+        for _ in 0..UNREADY_AFTER_FAILURES - 1 {
+            h.failed();
+        }
+        assert_eq!(h.problem(), None, "a passing failure does not flap readiness");
+        h.failed();
+        assert!(h.problem().unwrap().contains("attempts"));
+        h.succeeded();
+        assert_eq!(h.problem(), None);
+        let guard = AliveGuard(Arc::new(WriterHealth::new()));
+        let shared = guard.0.clone();
+        drop(guard);
+        assert!(shared.problem().unwrap().contains("stopped"));
+    }
 }

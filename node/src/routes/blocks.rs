@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{db_index, parse_hash};
 use crate::db::models::BlockRow;
-use crate::db::{self, repo};
+use crate::db::{self, StoreError, repo};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -28,21 +28,23 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/v1/blocks/{index}", web::get().to(block_by_index));
 }
 
-fn with_messages(conn: &mut PgConnection, row: BlockRow) -> Result<Block, ApiError> {
+fn with_messages(conn: &mut PgConnection, row: BlockRow) -> Result<Block, StoreError> {
     let messages = repo::messages_range(conn, row.first_seq, i64::from(row.message_count))?;
-    row.to_block(&messages).map_err(ApiError::Internal)
+    row.to_block(&messages).map_err(StoreError::Internal)
 }
 
-async fn load_block<F>(state: &AppState, find: F, missing: String) -> Result<HttpResponse, ApiError>
+/// Finds a block with `find` (which answers `Err(detail)` for "no such
+/// block") and loads its messages in the same connection.
+async fn load_block<F>(state: &AppState, find: F) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&mut PgConnection) -> Result<Option<BlockRow>, ApiError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<Result<BlockRow, String>, StoreError> + Send + 'static,
 {
-    let block = db::run(&state.pool, move |conn| {
-        find(conn)?.map(|row| with_messages(conn, row)).transpose()
+    let block = db::run(&state.pool, move |conn| match find(conn)? {
+        Ok(row) => with_messages(conn, row).map(Ok),
+        Err(missing) => Ok(Err(missing)),
     })
     .await?;
-    let block = block.ok_or(ApiError::NotFound(missing))?;
-    Ok(HttpResponse::Ok().json(block))
+    Ok(HttpResponse::Ok().json(block.map_err(ApiError::NotFound)?))
 }
 
 /// The number of sealed blocks.
@@ -68,11 +70,9 @@ pub async fn block_count(state: web::Data<AppState>) -> Result<HttpResponse, Api
 pub async fn block_by_index(state: web::Data<AppState>, index: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let index = index.into_inner();
     let key = db_index(index, "block")?;
-    load_block(
-        &state,
-        move |conn| Ok(repo::block(conn, key)?),
-        format!("no block {index}"),
-    )
+    load_block(&state, move |conn| {
+        Ok(repo::block(conn, key)?.ok_or_else(|| format!("no block {index}")))
+    })
     .await
 }
 
@@ -84,11 +84,9 @@ pub async fn block_by_index(state: web::Data<AppState>, index: web::Path<u64>) -
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn head_block(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    load_block(
-        &state,
-        |conn| Ok(repo::head_block(conn)?),
-        "no block is sealed yet".into(),
-    )
+    load_block(&state, |conn| {
+        Ok(repo::head_block(conn)?.ok_or_else(|| "no block is sealed yet".to_owned()))
+    })
     .await
 }
 
@@ -103,11 +101,9 @@ pub async fn head_block(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 #[tracing::instrument(skip(state))]
 pub async fn block_by_hash(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let hash = parse_hash(&hash)?;
-    load_block(
-        &state,
-        move |conn| Ok(repo::block_by_hash(conn, &hash)?),
-        format!("no block with hash {}", hex::encode(hash)),
-    )
+    load_block(&state, move |conn| {
+        Ok(repo::block_by_hash(conn, &hash)?.ok_or_else(|| format!("no block with hash {}", hex::encode(hash))))
+    })
     .await
 }
 
@@ -122,19 +118,18 @@ pub async fn block_by_hash(state: web::Data<AppState>, hash: web::Path<String>) 
 #[tracing::instrument(skip(state))]
 pub async fn previous_block(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let hash = parse_hash(&hash)?;
-    let missing = format!("no block before the block with hash {}", hex::encode(hash));
-    load_block(
-        &state,
-        move |conn| {
-            let block = repo::block_by_hash(conn, &hash)?
-                .ok_or_else(|| ApiError::NotFound(format!("no block with hash {}", hex::encode(hash))))?;
-            if block.idx == 0 {
-                return Err(ApiError::NotFound("block 0 has no previous block".into()));
-            }
-            Ok(repo::block(conn, block.idx - 1)?)
-        },
-        missing,
-    )
+    load_block(&state, move |conn| {
+        let Some(block) = repo::block_by_hash(conn, &hash)? else {
+            return Ok(Err(format!("no block with hash {}", hex::encode(hash))));
+        };
+        if block.idx == 0 {
+            return Ok(Err("block 0 has no previous block".into()));
+        }
+        // The chain is gapless: the previous block exists.
+        repo::block(conn, block.idx - 1)?
+            .map(Ok)
+            .ok_or(StoreError::NotFound)
+    })
     .await
 }
 

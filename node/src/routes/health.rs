@@ -21,19 +21,23 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the writer runs, its recent writes succeed, and the
+/// database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, description = "The store is reachable"),
-    (status = 503, description = "The store is unreachable", body = sealchain_shared::api::Problem,
-     content_type = "application/problem+json")))]
+    (status = 200, description = "The node can accept messages"),
+    (status = 503, description = "The writer has stopped or keeps failing, or the store is unreachable (the detail says which)",
+     body = sealchain_shared::api::Problem, content_type = "application/problem+json")))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::run(&state.pool, |conn| {
-        diesel::sql_query("SELECT 1").execute(conn).map_err(|e| {
+    if let Some(problem) = state.ingest.health().problem() {
+        tracing::warn!(problem, "not ready");
+        return Err(ApiError::Unavailable(problem));
+    }
+    db::run(&state.pool, |conn| Ok(diesel::sql_query("SELECT 1").execute(conn)?))
+        .await
+        .map_err(|e| {
             tracing::warn!(error = %e, "readiness check failed");
             ApiError::Unavailable("the database does not answer".into())
-        })
-    })
-    .await?;
+        })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 

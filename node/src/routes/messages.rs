@@ -15,7 +15,7 @@ use super::db_index;
 use crate::db::{self, models::fixed, repo};
 use crate::error::ApiError;
 use crate::ingest::validate;
-use crate::ingest::writer::Outcome;
+use crate::ingest::writer::{Outcome, QueueError};
 use crate::metrics as m;
 use crate::state::AppState;
 
@@ -33,11 +33,12 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/v1/messages", tag = "messages",
     request_body(content = EnvelopeJson, content_type = "application/json"),
     responses(
+        (status = 200, description = "A resend of a message stored before (same sender, nonce and leaf hash): its original receipt", body = Receipt),
         (status = 202, description = "Committed; the signed receipt", body = Receipt),
         (status = 400, description = "malformed_envelope, decryption_failed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "invalid_signature", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "unknown_sender (allowlist policy)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "duplicate", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "duplicate: another message under a used (sender, nonce)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_message, wrong_node, stale_timestamp", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
@@ -51,6 +52,9 @@ pub async fn post_message(
     let started = Instant::now();
     let result = ingest(&state, &req, payload).await;
     match &result {
+        Ok(response) if response.status() == actix_web::http::StatusCode::OK => {
+            metrics::counter!(m::RESENT).increment(1);
+        }
         Ok(_) => {
             metrics::counter!(m::ACCEPTED).increment(1);
             metrics::histogram!(m::INGEST_SECONDS).record(started.elapsed().as_secs_f64());
@@ -65,6 +69,13 @@ pub async fn post_message(
 
 async fn ingest(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(req, payload, state.max_body_bytes).await?;
+    // A full queue is answered before any cryptography is spent on the
+    // request: overload sheds load instead of burning CPU on messages that
+    // cannot be stored anyway.
+    let slot = state.ingest.reserve().map_err(|e| match e {
+        QueueError::Full => ApiError::Unavailable("the node is busy (write queue full); retry shortly".into()),
+        QueueError::Stopped => ApiError::Unavailable("the node is not accepting messages (writer stopped)".into()),
+    })?;
     let verified = validate::open_and_verify(
         &body,
         &state.encryption_key,
@@ -80,20 +91,23 @@ async fn ingest(state: &AppState, req: &HttpRequest, payload: web::Payload) -> R
     }
     validate::check_skew(verified.ts, now_ms(), state.max_skew)?;
     let leaf_hash = verified.leaf_hash;
-    match state.ingest.submit(verified).await {
-        Outcome::Accepted { seq, received_at } => {
-            let signature = receipt::sign(&state.signing_key, seq, &leaf_hash, received_at);
-            Ok(HttpResponse::Accepted().json(Receipt {
-                seq,
-                leaf_hash: HexBytes(leaf_hash),
-                block_index: seq / u64::from(state.block_size),
-                received_at,
-                signature: HexBytes(signature.to_bytes()),
-            }))
-        }
-        Outcome::Duplicate => Err(ApiError::Duplicate),
-        Outcome::Unavailable(detail) => Err(ApiError::Unavailable(detail)),
-    }
+    let (mut response, seq, received_at) = match slot.submit(verified).await {
+        Outcome::Accepted { seq, received_at } => (HttpResponse::Accepted(), seq, received_at),
+        // The same message again (a client that did not see its answer):
+        // the original receipt. Ed25519 signatures are deterministic, so
+        // signing the same fields again gives the same signature bytes.
+        Outcome::Resent { seq, received_at } => (HttpResponse::Ok(), seq, received_at),
+        Outcome::Duplicate => return Err(ApiError::Duplicate),
+        Outcome::Unavailable(detail) => return Err(ApiError::Unavailable(detail)),
+    };
+    let signature = receipt::sign(&state.signing_key, seq, &leaf_hash, received_at);
+    Ok(response.json(Receipt {
+        seq,
+        leaf_hash: HexBytes(leaf_hash),
+        block_index: seq / u64::from(state.block_size),
+        received_at,
+        signature: HexBytes(signature.to_bytes()),
+    }))
 }
 
 /// Reads the body, refusing it as soon as it is known to exceed `limit`.
@@ -131,11 +145,12 @@ pub async fn get_message(state: web::Data<AppState>, seq: web::Path<u64>) -> Res
     let block_size = state.block_size;
     let key = db_index(seq, "message with seq")?;
     let block_index = seq / u64::from(block_size);
+    let block_key = db_index(block_index, "block")?;
     let found = db::run(&state.pool, move |conn| {
         let Some(row) = repo::message(conn, key)? else {
             return Ok(None);
         };
-        let sealed = repo::block_exists(conn, db_index(block_index, "block")?)?;
+        let sealed = repo::block_exists(conn, block_key)?;
         Ok(Some((row, sealed)))
     })
     .await?;
@@ -166,15 +181,20 @@ pub async fn get_proof(state: web::Data<AppState>, seq: web::Path<u64>) -> Resul
     let seq = seq.into_inner();
     let key = db_index(seq, "message with seq")?;
     let block_index = seq / u64::from(state.block_size);
-    let (message, block, leaves) = db::run(&state.pool, move |conn| {
-        let message =
-            repo::message(conn, key)?.ok_or_else(|| ApiError::NotFound(format!("no message with seq {seq}")))?;
-        let block =
-            repo::block(conn, db_index(block_index, "block")?)?.ok_or(ApiError::NotSealed { seq, block_index })?;
+    let block_key = db_index(block_index, "block")?;
+    let found = db::run(&state.pool, move |conn| {
+        let Some(message) = repo::message(conn, key)? else {
+            return Ok(None);
+        };
+        let Some(block) = repo::block(conn, block_key)? else {
+            return Ok(Some((message, None)));
+        };
         let leaves = repo::leaf_hashes(conn, block.first_seq, i64::from(block.message_count))?;
-        Ok((message, block, leaves))
+        Ok(Some((message, Some((block, leaves)))))
     })
     .await?;
+    let (message, sealed) = found.ok_or_else(|| ApiError::NotFound(format!("no message with seq {seq}")))?;
+    let (block, leaves) = sealed.ok_or(ApiError::NotSealed { seq, block_index })?;
     let summary = block.to_summary().map_err(ApiError::Internal)?;
     let leaves: Vec<Hash> = leaves
         .iter()
