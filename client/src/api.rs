@@ -174,7 +174,9 @@ impl NodeClient {
             .exchange(self.http.post(self.url("/v1/messages")), Some(body))
             .await?;
         if status.is_success() && status != StatusCode::ACCEPTED && status != StatusCode::OK {
-            return Err(ApiError::BadResponse(format!("expected 202 Accepted or 200 OK, got {status}")));
+            return Err(ApiError::BadResponse(format!(
+                "expected 202 Accepted or 200 OK, got {status}"
+            )));
         }
         Self::decode(status, retry, &bytes)
     }

@@ -281,7 +281,10 @@ mod tests {
     #[test]
     fn defaults_are_servable() {
         let c = config(&[]).unwrap();
-        assert_eq!((c.block_size, c.max_message_bytes, c.max_body_bytes), (100, 16_384, 65_536));
+        assert_eq!(
+            (c.block_size, c.max_message_bytes, c.max_body_bytes),
+            (100, 16_384, 65_536)
+        );
         assert_eq!(c.db_connect_timeout, Duration::from_secs(60));
         assert_eq!(c.ingest_timeout, Duration::from_secs(30));
     }
@@ -290,9 +293,18 @@ mod tests {
     fn blocks_too_large_to_read_are_refused() {
         let e = config(&["--block-size", "100000", "--max-message-bytes", "16384"]).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("--block-size 100000") && text.contains("at most"), "{text}");
+        assert!(
+            text.contains("--block-size 100000") && text.contains("at most"),
+            "{text}"
+        );
         // The largest servable message for that block size is accepted.
-        let largest = text.rsplit("--max-message-bytes ").next().unwrap().split(' ').next().unwrap();
+        let largest = text
+            .rsplit("--max-message-bytes ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
         config(&["--block-size", "100000", "--max-message-bytes", largest]).unwrap();
         // And so is a big block of small messages.
         config(&["--block-size", "10000", "--max-message-bytes", "4096"]).unwrap();

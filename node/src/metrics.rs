@@ -75,7 +75,10 @@ pub fn handle() -> &'static PrometheusHandle {
 pub fn describe() {
     handle();
     metrics::describe_counter!(ACCEPTED, "Messages committed and answered 202 Accepted.");
-    metrics::describe_counter!(RESENT, "Resends of stored messages, answered 200 with the original receipt.");
+    metrics::describe_counter!(
+        RESENT,
+        "Resends of stored messages, answered 200 with the original receipt."
+    );
     metrics::describe_counter!(REJECTED, "Messages rejected, by problem code.");
     metrics::describe_histogram!(
         INGEST_SECONDS,

@@ -28,6 +28,9 @@ fn help_names_every_option_and_its_environment_variable() {
         "--admin-token",
         "SEALCHAIN_ADMIN_TOKEN",
         "--log-format",
+        "--db-connect-timeout",
+        "SEALCHAIN_DB_CONNECT_TIMEOUT",
+        "--ingest-timeout",
         "keygen",
     ] {
         assert!(help.contains(needle), "--help does not mention {needle}");
@@ -85,4 +88,66 @@ fn bad_option_values_are_refused_by_name() {
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(flag.trim_start_matches('-')));
     }
+}
+
+#[test]
+fn unservable_limits_are_refused_before_anything_starts() {
+    // The database URL points nowhere: the settings are refused first, and
+    // no keys are created.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    for (args, needle) in [
+        (
+            &["--block-size", "100000", "--max-message-bytes", "65536"][..],
+            "more than the 268435456 a block read",
+        ),
+        (
+            &["--max-message-bytes", "65536", "--max-body-bytes", "65536"][..],
+            "--max-body-bytes 65536 is too small",
+        ),
+    ] {
+        let out = node()
+            .args(args)
+            .arg("--database-url")
+            .arg("postgres://nobody@127.0.0.1:1/none")
+            .arg("--keys-dir")
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!keys.exists(), "nothing was created");
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_waited_for_then_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = node()
+        .args([
+            "--db-connect-timeout",
+            "1",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ])
+        .arg("--keys-dir")
+        .arg(dir.path().join("keys"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("database not reachable yet; waiting"),
+        "each retry is logged: {all}"
+    );
+    assert!(
+        all.contains("--db-connect-timeout"),
+        "the error names the setting: {all}"
+    );
 }

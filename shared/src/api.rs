@@ -24,7 +24,9 @@ pub const MAX_BLOCK_JSON_BYTES: u64 = 256 * 1024 * 1024;
 /// text, so escaping at most doubles it (`"` → `\"`, a raw newline → `\n`);
 /// 512 bytes cover each message's other members and 1 KiB the header.
 pub fn block_json_bound(block_size: u32, max_message_bytes: u64) -> u64 {
-    u64::from(block_size).saturating_mul(max_message_bytes.saturating_mul(2).saturating_add(512)).saturating_add(1024)
+    u64::from(block_size)
+        .saturating_mul(max_message_bytes.saturating_mul(2).saturating_add(512))
+        .saturating_add(1024)
 }
 
 /// The size of the compact envelope JSON (`{"enc":"…","ct":"…"}`) that
@@ -310,7 +312,11 @@ mod tests {
                 .collect(),
         };
         let len = serde_json::to_vec(&block).unwrap().len() as u64;
-        assert!(len <= block_json_bound(3, 1000), "{len} > {}", block_json_bound(3, 1000));
+        assert!(
+            len <= block_json_bound(3, 1000),
+            "{len} > {}",
+            block_json_bound(3, 1000)
+        );
         assert!(len > block_json_bound(3, 1000) / 2, "the bound is not absurdly loose");
     }
 }

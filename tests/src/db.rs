@@ -175,9 +175,18 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a new, migrated, empty database.
     pub fn new() -> Self {
+        Self::create(template())
+    }
+
+    /// Creates a new database with no tables at all, as an operator's
+    /// first `CREATE DATABASE` leaves it (start-up migration tests).
+    pub fn empty() -> Self {
+        Self::create("template0")
+    }
+
+    fn create(template: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let server = server();
-        let template = template();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

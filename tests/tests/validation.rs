@@ -364,9 +364,16 @@ async fn duplicates_within_one_batch_keep_the_first() {
     // The same envelope 20 times at once: the writer sees several in one
     // batch; one is stored, every copy gets its receipt.
     let results = futures_util::future::join_all((0..20).map(|_| node.client.submit(&envelope))).await;
-    let receipts: Vec<_> = results.into_iter().map(|r| r.expect("every copy gets the receipt")).collect();
+    let receipts: Vec<_> = results
+        .into_iter()
+        .map(|r| r.expect("every copy gets the receipt"))
+        .collect();
     assert!(receipts.iter().all(|r| *r == receipts[0]), "one receipt for all copies");
     assert_eq!(receipts[0].seq, 0);
     let next = seal::envelope(&client, &node.info, "t", serde_json::json!(2));
-    assert_eq!(node.client.submit(&next).await.unwrap().seq, 1, "copies consumed no seq");
+    assert_eq!(
+        node.client.submit(&next).await.unwrap().seq,
+        1,
+        "copies consumed no seq"
+    );
 }

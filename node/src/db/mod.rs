@@ -68,7 +68,10 @@ impl From<diesel::result::Error> for StoreError {
             // too many connections (53300).
             Error::DatabaseError(_, ref info) => {
                 tracing::warn!(error = %info.message(), "database failure");
-                Self::Unavailable(format!("the database could not complete the request ({})", info.message()))
+                Self::Unavailable(format!(
+                    "the database could not complete the request ({})",
+                    info.message()
+                ))
             }
             Error::BrokenTransactionManager | Error::RollbackErrorOnCommit { .. } => {
                 tracing::warn!(error = %e, "database connection failure");
@@ -126,7 +129,11 @@ pub fn connect_with_retry(url: &str, wait: Duration) -> anyhow::Result<PgConnect
         match PgConnection::establish(url) {
             Ok(conn) => {
                 if attempt > 1 {
-                    tracing::info!(attempt, waited_ms = started.elapsed().as_millis() as u64, "database reachable");
+                    tracing::info!(
+                        attempt,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "database reachable"
+                    );
                 }
                 return Ok(conn);
             }
@@ -159,9 +166,14 @@ pub fn connect_with_retry(url: &str, wait: Duration) -> anyhow::Result<PgConnect
 
 /// Connection errors that no amount of waiting fixes.
 fn is_permanent(message: &str) -> bool {
-    ["password authentication failed", "invalid connection option", "invalid URI", "invalid port"]
-        .iter()
-        .any(|needle| message.contains(needle))
+    [
+        "password authentication failed",
+        "invalid connection option",
+        "invalid URI",
+        "invalid port",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
         || (message.contains("database \"") && message.contains("does not exist"))
 }
 

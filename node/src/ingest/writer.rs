@@ -388,7 +388,11 @@ impl Writer {
                 Err(WriteError::Corrupt(detail)) => {
                     self.conn = None;
                     self.health.failed();
-                    tracing::error!(detail, size = batch.len(), "batch rolled back: the stored chain is inconsistent");
+                    tracing::error!(
+                        detail,
+                        size = batch.len(),
+                        "batch rolled back: the stored chain is inconsistent"
+                    );
                     return (
                         unavailable("the node found its stored chain inconsistent and stopped accepting messages"),
                         true,
@@ -640,8 +644,14 @@ mod tests {
         assert_eq!(
             p.outcomes,
             [
-                Outcome::Accepted { seq: 41, received_at: 7 },
-                Outcome::Accepted { seq: 42, received_at: 7 }
+                Outcome::Accepted {
+                    seq: 41,
+                    received_at: 7
+                },
+                Outcome::Accepted {
+                    seq: 42,
+                    received_at: 7
+                }
             ]
         );
         assert_eq!(p.rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [41, 42]);
@@ -654,7 +664,13 @@ mod tests {
         let a = message(1, 1, 10);
         let db = HashMap::from([(([1; 32], [1; 16]), stored(5, 10, 1234))]);
         let p = plan(9, 7, &[&a], &db);
-        assert_eq!(p.outcomes, [Outcome::Resent { seq: 5, received_at: 1234 }]);
+        assert_eq!(
+            p.outcomes,
+            [Outcome::Resent {
+                seq: 5,
+                received_at: 1234
+            }]
+        );
         assert!(p.rows.is_empty());
         assert_eq!(p.next_seq, 9, "a resend consumes no seq");
     }

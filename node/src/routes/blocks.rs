@@ -126,9 +126,7 @@ pub async fn previous_block(state: web::Data<AppState>, hash: web::Path<String>)
             return Ok(Err("block 0 has no previous block".into()));
         }
         // The chain is gapless: the previous block exists.
-        repo::block(conn, block.idx - 1)?
-            .map(Ok)
-            .ok_or(StoreError::NotFound)
+        repo::block(conn, block.idx - 1)?.map(Ok).ok_or(StoreError::NotFound)
     })
     .await
 }
