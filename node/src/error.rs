@@ -1,4 +1,6 @@
-//! The node's one error type: every failure becomes an
+//! The node's one error type, and the one place where failures become HTTP
+//! answers: storage failures ([`StoreError`]) and the protocol's rejections
+//! ([`Rejection`]) are mapped here. Every failure becomes an
 //! `application/problem+json` answer (RFC 9457) with a stable `code`
 //! (PROTOCOL §4). No cause chain, SQL text or key material reaches a
 //! response; 5xx answers are logged with their cause.
@@ -9,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use sealchain_shared::api::Problem;
 
 use crate::db::StoreError;
+use crate::ingest::Rejection;
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u32 = 1;
@@ -22,36 +25,10 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
-    /// 400: the body is not an envelope.
-    #[error("{0}")]
-    MalformedEnvelope(String),
-    /// 400: HPKE open failed.
-    #[error("the envelope could not be opened with this node's key")]
-    DecryptionFailed,
-    /// 422: the plaintext is not a valid signed message.
-    #[error("{0}")]
-    InvalidMessage(String),
-    /// 422: the message names another node.
-    #[error("the message's node member is not this node's signing key")]
-    WrongNode,
-    /// 401: the signature does not verify under `sender`.
-    #[error("{0}")]
-    InvalidSignature(String),
-    /// 403: the sender is not on the allowlist.
-    #[error("sender is not registered with this node (allowlist policy)")]
-    UnknownSender,
-    /// 422: `ts` is too far from the node's clock.
-    #[error("ts is {skew_ms} ms away from the node's clock; at most {max_ms} ms are allowed")]
-    StaleTimestamp {
-        /// Signed difference `ts - now`.
-        skew_ms: i64,
-        /// Allowed difference.
-        max_ms: u64,
-    },
-    /// 409: (sender, nonce) was accepted before.
-    #[error("a message with this sender and nonce was already accepted")]
-    Duplicate,
-    /// 503: the store or the writer cannot take the message now.
+    /// A message refused by the checks of PROTOCOL §4.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// 503: the store cannot answer now.
     #[error("{0}")]
     Unavailable(String),
     /// 404.
@@ -81,14 +58,17 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::MalformedEnvelope(_) => "malformed_envelope",
-            Self::DecryptionFailed => "decryption_failed",
-            Self::InvalidMessage(_) => "invalid_message",
-            Self::WrongNode => "wrong_node",
-            Self::InvalidSignature(_) => "invalid_signature",
-            Self::UnknownSender => "unknown_sender",
-            Self::StaleTimestamp { .. } => "stale_timestamp",
-            Self::Duplicate => "duplicate",
+            Self::Rejected(r) => match r {
+                Rejection::MalformedEnvelope(_) => "malformed_envelope",
+                Rejection::DecryptionFailed => "decryption_failed",
+                Rejection::InvalidMessage(_) => "invalid_message",
+                Rejection::WrongNode => "wrong_node",
+                Rejection::InvalidSignature(_) => "invalid_signature",
+                Rejection::UnknownSender => "unknown_sender",
+                Rejection::StaleTimestamp { .. } => "stale_timestamp",
+                Rejection::Duplicate => "duplicate",
+                Rejection::Unavailable(_) => "unavailable",
+            },
             Self::Unavailable(_) => "unavailable",
             Self::NotFound(_) => "not_found",
             Self::NotSealed { .. } => "not_sealed",
@@ -115,11 +95,19 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MalformedEnvelope(_) | Self::DecryptionFailed | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidMessage(_) | Self::WrongNode | Self::StaleTimestamp { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::InvalidSignature(_) | Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::UnknownSender => StatusCode::FORBIDDEN,
-            Self::Duplicate | Self::NotSealed { .. } => StatusCode::CONFLICT,
+            Self::Rejected(r) => match r {
+                Rejection::MalformedEnvelope(_) | Rejection::DecryptionFailed => StatusCode::BAD_REQUEST,
+                Rejection::InvalidMessage(_) | Rejection::WrongNode | Rejection::StaleTimestamp { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                Rejection::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+                Rejection::UnknownSender => StatusCode::FORBIDDEN,
+                Rejection::Duplicate => StatusCode::CONFLICT,
+                Rejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotSealed { .. } => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,12 +117,14 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
-            Self::Unavailable(detail) => tracing::warn!(detail, "answering 503 unavailable"),
+            Self::Unavailable(detail) | Self::Rejected(Rejection::Unavailable(detail)) => {
+                tracing::warn!(detail, "answering 503 unavailable");
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/problem+json");
-        if matches!(self, Self::Unavailable(_)) {
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
         }
         if matches!(self, Self::Unauthorized(_)) {

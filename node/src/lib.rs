@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod convert;
 pub mod db;
 pub mod error;
 pub mod ingest;

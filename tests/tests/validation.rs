@@ -95,9 +95,18 @@ async fn payload_too_large_413() {
     // A configured limit applies too.
     drop(c);
     let db = TestDb::new();
-    let mut c = Checker::start(&db, NodeOptions::default().arg("--max-body-bytes", 2048)).await;
-    let big = seal::envelope(&c.client, c.info(), "t", serde_json::json!("x".repeat(2000)));
-    c.rejects(big.to_json().into_bytes(), 413, "payload_too_large", "2048")
+    let mut c = Checker::start(
+        &db,
+        NodeOptions::default()
+            .arg("--max-body-bytes", 2048)
+            .arg("--max-message-bytes", 1024),
+    )
+    .await;
+    // A message within --max-message-bytes whose envelope is not within
+    // --max-body-bytes cannot exist: take an envelope of 2,049 bytes.
+    let big = format!(r#"{{"enc":"{}","ct":"{}"}}"#, "00".repeat(32), "A".repeat(2049 - 82));
+    assert_eq!(big.len(), 2049);
+    c.rejects(big.into_bytes(), 413, "payload_too_large", "2048")
         .await;
 }
 

@@ -10,7 +10,7 @@ use sealchain_shared::envelope::Envelope;
 use sealchain_shared::keys::EncryptionKey;
 use sealchain_shared::message::{self, Message, SignatureError, SignedMessage};
 
-use crate::error::ApiError;
+use super::Rejection;
 
 /// A message that passed every check but the allowlist, skew and duplicate
 /// checks.
@@ -36,20 +36,20 @@ pub fn open_and_verify(
     encryption_key: &EncryptionKey,
     node_key: &[u8; 32],
     max_message_bytes: usize,
-) -> Result<Verified, ApiError> {
-    let envelope = Envelope::from_json(body).map_err(|e| ApiError::MalformedEnvelope(e.to_string()))?;
-    let plaintext = envelope.open(encryption_key).map_err(|_| ApiError::DecryptionFailed)?;
-    let invalid = |e: message::MessageError| ApiError::InvalidMessage(e.to_string());
+) -> Result<Verified, Rejection> {
+    let envelope = Envelope::from_json(body).map_err(|e| Rejection::MalformedEnvelope(e.to_string()))?;
+    let plaintext = envelope.open(encryption_key).map_err(|_| Rejection::DecryptionFailed)?;
+    let invalid = |e: message::MessageError| Rejection::InvalidMessage(e.to_string());
     let signed = SignedMessage::from_bytes(&plaintext).map_err(invalid)?;
     let parsed = Message::parse(&signed.message_bytes, max_message_bytes).map_err(invalid)?;
     if parsed.node != *node_key {
-        return Err(ApiError::WrongNode);
+        return Err(Rejection::WrongNode);
     }
     message::verify(&parsed.sender, &signed.message_bytes, &signed.signature).map_err(|e| match e {
         SignatureError::BadSenderKey => {
-            ApiError::InvalidSignature("sender is not a valid Ed25519 public key, so no signature can verify".into())
+            Rejection::InvalidSignature("sender is not a valid Ed25519 public key, so no signature can verify".into())
         }
-        SignatureError::Invalid => ApiError::InvalidSignature("the signature does not verify under sender".into()),
+        SignatureError::Invalid => Rejection::InvalidSignature("the signature does not verify under sender".into()),
     })?;
     let leaf_hash = signed.leaf_hash();
     Ok(Verified {
@@ -63,11 +63,11 @@ pub fn open_and_verify(
 }
 
 /// `ts` must be within `now ± max_skew`.
-pub fn check_skew(ts: i64, now: i64, max_skew: Duration) -> Result<(), ApiError> {
-    let max_ms = u64::try_from(max_skew.as_millis()).unwrap_or(u64::MAX);
+pub fn check_skew(ts: i64, now: i64, max_skew: Duration) -> Result<(), Rejection> {
+    let max_ms = super::millis(max_skew);
     let skew_ms = ts.saturating_sub(now);
     if skew_ms.unsigned_abs() > max_ms {
-        return Err(ApiError::StaleTimestamp { skew_ms, max_ms });
+        return Err(Rejection::StaleTimestamp { skew_ms, max_ms });
     }
     Ok(())
 }

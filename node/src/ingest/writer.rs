@@ -8,7 +8,7 @@
 //!   decides every message's fate — a new seq, the original receipt of a
 //!   resend (same `leaf_hash`), or `duplicate` (another `leaf_hash` under a
 //!   used pair) — and which blocks become full ([`blocks_to_seal`]).
-//! - [`Writer::commit`] is the transaction shell around it: lock the chain
+//! - `Writer::commit` is the transaction shell around it: lock the chain
 //!   state row (`SELECT … FOR UPDATE`, so writers in other node processes
 //!   on the same database wait their turn), look up the pairs, insert the
 //!   plan's rows, seal the full blocks, store the new chain state, commit.

@@ -6,16 +6,16 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use sealchain_shared::api::{ClientPolicy, InclusionProof, MessageRecord, Problem, Receipt};
+use sealchain_shared::api::{InclusionProof, MessageRecord, Problem, Receipt};
 use sealchain_shared::envelope::EnvelopeJson;
 use sealchain_shared::hexbytes::HexBytes;
-use sealchain_shared::{Hash, merkle, now_ms, receipt};
+use sealchain_shared::{Hash, merkle};
 
 use super::db_index;
-use crate::db::{self, models::fixed, repo};
+use crate::convert::fixed;
+use crate::db::{self, repo};
 use crate::error::ApiError;
-use crate::ingest::validate;
-use crate::ingest::writer::{Outcome, QueueError};
+use crate::ingest::{self, Rejection};
 use crate::metrics as m;
 use crate::state::AppState;
 
@@ -69,45 +69,12 @@ pub async fn post_message(
 
 async fn ingest(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(req, payload, state.max_body_bytes).await?;
-    // A full queue is answered before any cryptography is spent on the
-    // request: overload sheds load instead of burning CPU on messages that
-    // cannot be stored anyway.
-    let slot = state.ingest.reserve().map_err(|e| match e {
-        QueueError::Full => ApiError::Unavailable("the node is busy (write queue full); retry shortly".into()),
-        QueueError::Stopped => ApiError::Unavailable("the node is not accepting messages (writer stopped)".into()),
-    })?;
-    let verified = validate::open_and_verify(
-        &body,
-        &state.encryption_key,
-        state.verifying_key.as_bytes(),
-        state.max_message_bytes,
-    )?;
-    if state.client_policy == ClientPolicy::Allowlist {
-        let sender = verified.sender;
-        let allowed = db::run(&state.pool, move |conn| Ok(repo::client_allowed(conn, &sender)?)).await?;
-        if !allowed {
-            return Err(ApiError::UnknownSender);
-        }
-    }
-    validate::check_skew(verified.ts, now_ms(), state.max_skew)?;
-    let leaf_hash = verified.leaf_hash;
-    let (mut response, seq, received_at) = match slot.submit(verified).await {
-        Outcome::Accepted { seq, received_at } => (HttpResponse::Accepted(), seq, received_at),
-        // The same message again (a client that did not see its answer):
-        // the original receipt. Ed25519 signatures are deterministic, so
-        // signing the same fields again gives the same signature bytes.
-        Outcome::Resent { seq, received_at } => (HttpResponse::Ok(), seq, received_at),
-        Outcome::Duplicate => return Err(ApiError::Duplicate),
-        Outcome::Unavailable(detail) => return Err(ApiError::Unavailable(detail)),
-    };
-    let signature = receipt::sign(&state.signing_key, seq, &leaf_hash, received_at);
-    Ok(response.json(Receipt {
-        seq,
-        leaf_hash: HexBytes(leaf_hash),
-        block_index: seq / u64::from(state.block_size),
-        received_at,
-        signature: HexBytes(signature.to_bytes()),
-    }))
+    let stored = ingest::ingest(state, &body).await?;
+    Ok(if stored.resent {
+        HttpResponse::Ok().json(stored.receipt)
+    } else {
+        HttpResponse::Accepted().json(stored.receipt)
+    })
 }
 
 /// Reads the body, refusing it as soon as it is known to exceed `limit`.
@@ -123,7 +90,11 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::MalformedEnvelope(format!("could not read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::Rejected(Rejection::MalformedEnvelope(format!(
+                "could not read the request body: {e}"
+            )))
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large);
         }
