@@ -30,8 +30,10 @@ pub mod hpke;
 pub mod keys;
 pub mod merkle;
 pub mod message;
+pub mod note;
 pub mod receipt;
 mod time;
+pub mod tlog;
 
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 pub use time::now_ms;

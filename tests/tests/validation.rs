@@ -106,8 +106,7 @@ async fn payload_too_large_413() {
     // --max-body-bytes cannot exist: take an envelope of 2,049 bytes.
     let big = format!(r#"{{"enc":"{}","ct":"{}"}}"#, "00".repeat(32), "A".repeat(2049 - 82));
     assert_eq!(big.len(), 2049);
-    c.rejects(big.into_bytes(), 413, "payload_too_large", "2048")
-        .await;
+    c.rejects(big.into_bytes(), 413, "payload_too_large", "2048").await;
 }
 
 #[actix_rt::test]
