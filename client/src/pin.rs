@@ -222,6 +222,8 @@ mod tests {
             max_skew_ms: 300_000,
             client_policy: ClientPolicy::Open,
             protocol: "sealchain/v1".into(),
+            origin: "sealchain.local/0101010101010101".into(),
+            verifier_key: String::new(),
         }
     }
 

@@ -79,9 +79,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SEALCHAIN_MAX_SKEW", value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400 * 365))]
     pub max_skew: u64,
-    /// Largest accepted message (message_bytes, without signature).
+    /// Largest accepted message (message_bytes, without signature). At most
+    /// 65471: the log's entry bundles carry each signed message with a
+    /// 16-bit length.
     #[arg(long, env = "SEALCHAIN_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024,
-          value_parser = clap::value_parser!(u64).range(64..=1024 * 1024))]
+          value_parser = clap::value_parser!(u64).range(64..=MAX_LOGGED_MESSAGE_BYTES))]
     pub max_message_bytes: u64,
     /// Largest accepted request body; larger bodies get 413 payload_too_large.
     #[arg(long, env = "SEALCHAIN_MAX_BODY_BYTES", default_value_t = 64 * 1024,
@@ -126,6 +128,17 @@ pub struct ServeArgs {
     #[arg(long, env = "SEALCHAIN_INGEST_TIMEOUT", value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub ingest_timeout: u64,
+    /// The log's origin: the key name of its checkpoints, a schema-less URL
+    /// such as log.example.com/sealchain. Fixed for the life of the chain.
+    /// Default: sealchain.local/ and the first 16 hex digits of the node's
+    /// signing key.
+    #[arg(long, env = "SEALCHAIN_ORIGIN")]
+    pub origin: Option<String>,
+    /// Publish a new signed checkpoint at most this often, whenever the log
+    /// has grown (e.g. 1, 0.25).
+    #[arg(long, env = "SEALCHAIN_CHECKPOINT_INTERVAL", value_name = "SECONDS", default_value_t = 1.0,
+          value_parser = parse_interval)]
+    pub checkpoint_interval: f64,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SEALCHAIN_WORKERS")]
     pub workers: Option<usize>,
@@ -183,6 +196,10 @@ pub struct Config {
     pub db_connect_timeout: Duration,
     /// How long an ingest request waits for its commit.
     pub ingest_timeout: Duration,
+    /// The log's origin, if set.
+    pub origin: Option<String>,
+    /// How often checkpoints may be published.
+    pub checkpoint_interval: Duration,
     /// HTTP workers.
     pub workers: usize,
 }
@@ -221,12 +238,32 @@ impl ServeArgs {
             db_timeout: Duration::from_secs(self.db_timeout),
             db_connect_timeout: Duration::from_secs(self.db_connect_timeout),
             ingest_timeout: Duration::from_secs(self.ingest_timeout),
+            origin: match self.origin {
+                Some(origin) => {
+                    sealchain_shared::note::check_origin(&origin).map_err(|e| anyhow::anyhow!("--origin: {e}"))?;
+                    Some(origin)
+                }
+                None => None,
+            },
+            checkpoint_interval: Duration::from_secs_f64(self.checkpoint_interval),
             workers: self
                 .workers
                 .filter(|w| *w > 0)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         })
     }
+}
+
+/// The largest message whose signed form (64-byte signature first) fits the
+/// 16-bit length of an entry bundle (PROTOCOL §9).
+pub const MAX_LOGGED_MESSAGE_BYTES: u64 = 65_535 - 64;
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.05..=3600.0).contains(&v) {
+        return Err("must be between 0.05 and 3600 seconds".into());
+    }
+    Ok(v)
 }
 
 /// Refuses settings that would produce a chain nobody can serve or send
@@ -279,6 +316,18 @@ mod tests {
     }
 
     #[test]
+    fn messages_must_fit_an_entry_bundle() {
+        let e = config(&["--max-message-bytes", "65472"]).unwrap_err();
+        assert!(e.to_string().contains("65472"), "{e}");
+        let e = config(&["--origin", "https://log.example/x"]).unwrap_err();
+        assert!(e.to_string().contains("--origin"), "{e}");
+        let c = config(&["--origin", "log.example/x", "--checkpoint-interval", "0.25"]).unwrap();
+        assert_eq!(c.origin.as_deref(), Some("log.example/x"));
+        assert_eq!(c.checkpoint_interval, Duration::from_millis(250));
+        assert!(config(&["--checkpoint-interval", "0"]).is_err());
+    }
+
+    #[test]
     fn defaults_are_servable() {
         let c = config(&[]).unwrap();
         assert_eq!(
@@ -312,11 +361,11 @@ mod tests {
 
     #[test]
     fn a_body_limit_below_the_largest_envelope_is_refused() {
-        let e = config(&["--max-message-bytes", "65536", "--max-body-bytes", "65536"]).unwrap_err();
+        let e = config(&["--max-message-bytes", "65471", "--max-body-bytes", "65536"]).unwrap_err();
         assert!(e.to_string().contains("raise --max-body-bytes to at least 87"), "{e}");
-        let needed = envelope_json_len(65_536).to_string();
-        config(&["--max-message-bytes", "65536", "--max-body-bytes", &needed]).unwrap();
-        let short = (envelope_json_len(65_536) - 1).to_string();
-        assert!(config(&["--max-message-bytes", "65536", "--max-body-bytes", &short]).is_err());
+        let needed = envelope_json_len(65_471).to_string();
+        config(&["--max-message-bytes", "65471", "--max-body-bytes", &needed]).unwrap();
+        let short = (envelope_json_len(65_471) - 1).to_string();
+        assert!(config(&["--max-message-bytes", "65471", "--max-body-bytes", &short]).is_err());
     }
 }

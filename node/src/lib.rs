@@ -19,6 +19,7 @@ pub mod db;
 pub mod error;
 pub mod ingest;
 pub mod keys;
+pub mod log;
 pub mod metrics;
 pub mod routes;
 pub mod startup;

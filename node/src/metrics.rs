@@ -10,6 +10,7 @@
 //! | `sealchain_writer_commit_duration_seconds` | histogram | writer transaction time |
 //! | `sealchain_blocks_sealed_total` | counter | blocks sealed by this process |
 //! | `sealchain_ingest_queue_depth` | gauge | verified messages waiting for the writer |
+//! | `sealchain_checkpoint_tree_size` | gauge | tree size of the newest checkpoint this process published |
 //! | `sealchain_writer_alive` | gauge | 1 while the writer thread runs, 0 once it stopped |
 //! | `sealchain_writer_consecutive_failures` | gauge | failed write attempts since the last success |
 //!
@@ -37,6 +38,8 @@ pub const BLOCKS_SEALED: &str = "sealchain_blocks_sealed_total";
 /// Gauge of the writer queue depth.
 pub const QUEUE_DEPTH: &str = "sealchain_ingest_queue_depth";
 
+/// Gauge: size of the newest checkpoint published.
+pub const CHECKPOINT_SIZE: &str = "sealchain_checkpoint_tree_size";
 /// Gauge: 1 while the writer runs.
 pub const WRITER_ALIVE: &str = "sealchain_writer_alive";
 /// Gauge: consecutive failed write attempts.
@@ -89,6 +92,10 @@ pub fn describe() {
     metrics::describe_histogram!(COMMIT_SECONDS, metrics::Unit::Seconds, "Writer transaction duration.");
     metrics::describe_counter!(BLOCKS_SEALED, "Blocks sealed by this node process.");
     metrics::describe_gauge!(QUEUE_DEPTH, "Verified messages waiting for the writer.");
+    metrics::describe_gauge!(
+        CHECKPOINT_SIZE,
+        "Tree size of the newest checkpoint this process published."
+    );
     metrics::describe_gauge!(WRITER_ALIVE, "1 while the writer thread runs, 0 once it has stopped.");
     metrics::describe_gauge!(
         WRITER_FAILURES,

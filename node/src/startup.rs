@@ -7,12 +7,14 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, bail};
 use sealchain_shared::api::ClientPolicy;
+use sealchain_shared::note::NoteVerifier;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
 use crate::db::{self, models::NewChainState, repo};
 use crate::ingest::writer::{self, IngestHandle, WriterConfig};
 use crate::keys::NodeKeys;
+use crate::log;
 use crate::state::AppState;
 
 /// Seconds in-flight requests get to finish after a stop signal.
@@ -24,6 +26,7 @@ pub struct Application {
     server: Server,
     ingest: IngestHandle,
     writer: JoinHandle<()>,
+    checkpoints: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -61,7 +64,20 @@ impl Application {
             db::build_pool(&url, pool_size, timeout)
         })
         .await??;
-        check_chain(&pool, &config, &keys).await?;
+        let origin = config
+            .origin
+            .clone()
+            .unwrap_or_else(|| sealchain_shared::note::default_origin(&keys.signing.verifying_key()));
+        check_chain(&pool, &config, &keys, &origin).await?;
+        let log_key = NoteVerifier::new(&origin, keys.signing.verifying_key())?;
+        tracing::info!(origin, verifier_key = %log_key.to_vkey(), "log");
+        let mut publisher = log::Publisher::new(pool.clone(), keys.signing.clone(), origin);
+        let publisher = tokio::task::spawn_blocking(move || {
+            log::publish_now(&mut publisher)?;
+            anyhow::Ok(publisher)
+        })
+        .await??;
+        let checkpoints = publisher.spawn(config.checkpoint_interval);
 
         if config.client_policy == ClientPolicy::Allowlist && config.admin_token.is_none() {
             tracing::warn!("allowlist policy without --admin-token: the admin API is disabled");
@@ -93,6 +109,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             client_policy: config.client_policy,
             admin_token: config.admin_token.clone(),
+            log: log_key,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -110,6 +127,7 @@ impl Application {
             server,
             ingest,
             writer,
+            checkpoints,
         })
     }
 
@@ -128,9 +146,14 @@ impl Application {
     /// commit and answer everything still queued before returning.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
-            server, ingest, writer, ..
+            server,
+            ingest,
+            writer,
+            checkpoints,
+            ..
         } = self;
         let served = server.await;
+        checkpoints.abort();
         drop(ingest);
         tokio::task::spawn_blocking(move || writer.join())
             .await?
@@ -141,21 +164,34 @@ impl Application {
 }
 
 /// Creates the chain state on a new database, or checks that an existing
-/// chain matches this node's block size and signing key.
-async fn check_chain(pool: &db::DbPool, config: &Config, keys: &NodeKeys) -> anyhow::Result<()> {
+/// chain matches this node's block size, signing key and log origin; then
+/// brings the log up to the chain (a chain from before the log).
+async fn check_chain(pool: &db::DbPool, config: &Config, keys: &NodeKeys, origin: &str) -> anyhow::Result<()> {
     let pool = pool.clone();
     let block_size = i32::try_from(config.block_size)?;
     let signing_key = keys.signing.verifying_key().to_bytes();
-    let state = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let wanted_origin = origin.to_owned();
+    let (state, caught_up) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let mut conn = pool.get()?;
-        Ok(repo::init_chain_state(
+        let mut state = repo::init_chain_state(
             &mut conn,
             &NewChainState {
                 block_size,
                 signing_key: &signing_key,
                 created_at: sealchain_shared::now_ms(),
+                origin: &wanted_origin,
             },
-        )?)
+        )?;
+        if state.origin.is_none() && state.block_size == block_size && state.signing_key == signing_key {
+            repo::set_origin(&mut conn, &wanted_origin)?;
+            state.origin = Some(wanted_origin);
+        }
+        let caught_up = if state.signing_key == signing_key {
+            log::catch_up(&mut conn)?
+        } else {
+            0
+        };
+        Ok((state, caught_up))
     })
     .await??;
     if state.block_size != block_size {
@@ -174,6 +210,17 @@ async fn check_chain(pool: &db::DbPool, config: &Config, keys: &NodeKeys) -> any
             hex::encode(&state.signing_key),
             hex::encode(signing_key)
         );
+    }
+    if state.origin.as_deref() != Some(origin) {
+        bail!(
+            "the database's log has origin {:?}, not {origin:?}; the origin is fixed for the life of a chain \
+             (start with --origin {})",
+            state.origin.as_deref().unwrap_or(""),
+            state.origin.as_deref().unwrap_or("")
+        );
+    }
+    if caught_up > 0 {
+        tracing::info!(messages = caught_up, "the log caught up with the chain");
     }
     tracing::info!(
         next_seq = state.next_seq,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sealchain_shared::api::ClientPolicy;
 use sealchain_shared::keys::EncryptionKey;
+use sealchain_shared::note::NoteVerifier;
 use sealchain_shared::{SigningKey, VerifyingKey};
 
 use crate::config::Secret;
@@ -35,4 +36,6 @@ pub struct AppState {
     pub client_policy: ClientPolicy,
     /// Admin API token.
     pub admin_token: Option<Secret>,
+    /// The log's checkpoint key: origin and the node's signing key.
+    pub log: NoteVerifier,
 }

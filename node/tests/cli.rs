@@ -98,11 +98,11 @@ fn unservable_limits_are_refused_before_anything_starts() {
     let keys = dir.path().join("keys");
     for (args, needle) in [
         (
-            &["--block-size", "100000", "--max-message-bytes", "65536"][..],
+            &["--block-size", "100000", "--max-message-bytes", "65471"][..],
             "more than the 268435456 a block read",
         ),
         (
-            &["--max-message-bytes", "65536", "--max-body-bytes", "65536"][..],
+            &["--max-message-bytes", "65471", "--max-body-bytes", "65536"][..],
             "--max-body-bytes 65536 is too small",
         ),
     ] {

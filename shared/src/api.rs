@@ -66,6 +66,10 @@ pub struct NodeInfo {
     pub client_policy: ClientPolicy,
     /// Always `sealchain/v1`.
     pub protocol: String,
+    /// The log's origin (PROTOCOL §9), the key name of its checkpoints.
+    pub origin: String,
+    /// The checkpoints' verifier key string (`origin+keyid+base64 key`).
+    pub verifier_key: String,
 }
 
 /// The signed receipt of an accepted message (`202` to `POST /v1/messages`).
@@ -126,6 +130,38 @@ pub struct InclusionProof {
     pub merkle_root: Hex32,
     /// The block's hash.
     pub block_hash: Hex32,
+}
+
+/// `GET /v1/log/proof/inclusion`: the inclusion of a message in the log's
+/// tree of a published checkpoint (PROTOCOL §9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LogInclusionProof {
+    /// The message (its index in the log).
+    pub seq: u64,
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// The message's leaf hash.
+    pub leaf_hash: Hex32,
+    /// RFC 6962 audit path, from the leaf upwards.
+    pub audit_path: Vec<Hex32>,
+    /// The checkpoint's root hash.
+    pub root: Hex32,
+}
+
+/// `GET /v1/log/proof/consistency`: the RFC 6962 consistency proof between
+/// two published checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProof {
+    /// The older tree size.
+    pub from: u64,
+    /// The newer tree size.
+    pub to: u64,
+    /// The proof's hashes.
+    pub proof: Vec<Hex32>,
 }
 
 /// `GET /v1/blocks/count`.

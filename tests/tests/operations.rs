@@ -31,8 +31,10 @@ async fn node_info_reports_keys_and_settings() {
             "encryption_key",
             "max_message_bytes",
             "max_skew_ms",
+            "origin",
             "protocol",
-            "signing_key"
+            "signing_key",
+            "verifier_key"
         ]
     );
     let info = &node.info;
@@ -74,6 +76,10 @@ async fn openapi_document_covers_every_endpoint_and_the_ui_is_served() {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
+        ("/checkpoint", "get"),
+        ("/tile/{tail}", "get"),
+        ("/v1/log/proof/inclusion", "get"),
+        ("/v1/log/proof/consistency", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
@@ -88,6 +94,8 @@ async fn openapi_document_covers_every_endpoint_and_the_ui_is_served() {
         "Problem",
         "NodeInfo",
         "Envelope",
+        "LogInclusionProof",
+        "ConsistencyProof",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),

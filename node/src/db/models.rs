@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{blocks, chain_state, clients, messages};
+use super::schema::{blocks, chain_state, checkpoints, clients, messages, tile_hashes};
 
 /// The single row of `chain_state`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -24,6 +24,13 @@ pub struct ChainState {
     pub head_hash: Vec<u8>,
     /// When the chain began, Unix ms.
     pub created_at: i64,
+    /// The log's origin; `None` only before the first start that knew of
+    /// the log.
+    pub origin: Option<String>,
+    /// Messages in the log's tree (equals `next_seq` once caught up).
+    pub tree_size: i64,
+    /// The tree's compact range: 32-byte hashes, largest subtree first.
+    pub compact_range: Vec<u8>,
 }
 
 /// The first `chain_state` row.
@@ -36,6 +43,8 @@ pub struct NewChainState<'a> {
     pub signing_key: &'a [u8],
     /// Unix ms.
     pub created_at: i64,
+    /// The log's origin.
+    pub origin: &'a str,
 }
 
 /// A stored message.
@@ -90,4 +99,30 @@ pub struct ClientRow {
     pub client_id: Vec<u8>,
     /// Unix ms.
     pub added_at: i64,
+}
+
+/// The hash of a complete subtree of 256^level messages.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tile_hashes, check_for_backend(diesel::pg::Pg))]
+pub struct TileHashRow {
+    /// 1 to 7.
+    pub level: i16,
+    /// Its index at that level.
+    pub idx: i64,
+    /// The subtree's Merkle tree hash.
+    pub hash: Vec<u8>,
+}
+
+/// A published checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = checkpoints, check_for_backend(diesel::pg::Pg))]
+pub struct CheckpointRow {
+    /// Its tree size.
+    pub tree_size: i64,
+    /// Its root hash.
+    pub root: Vec<u8>,
+    /// The signed note, as served.
+    pub note: String,
+    /// When it was published, Unix ms.
+    pub published_at: i64,
 }

@@ -7,8 +7,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bytea};
 
-use super::models::{BlockRow, ChainState, ClientRow, MessageRow, NewChainState};
-use super::schema::{blocks, chain_state, clients, messages};
+use super::models::{BlockRow, ChainState, CheckpointRow, ClientRow, MessageRow, NewChainState, TileHashRow};
+use super::schema::{blocks, chain_state, checkpoints, clients, messages, tile_hashes};
 
 /// Creates the chain state row if the database is new, then returns it.
 #[tracing::instrument(skip_all)]
@@ -35,21 +35,99 @@ pub fn chain_state(conn: &mut PgConnection) -> QueryResult<ChainState> {
     chain_state::table.select(ChainState::as_select()).first(conn)
 }
 
+/// The chain state a writer transaction leaves behind.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainUpdate<'a> {
+    /// Next seq to assign.
+    pub next_seq: i64,
+    /// Sealed blocks.
+    pub block_count: i64,
+    /// Hash of the newest block.
+    pub head_hash: &'a [u8],
+    /// Messages in the log's tree.
+    pub tree_size: i64,
+    /// The tree's compact range (32-byte hashes).
+    pub compact_range: &'a [u8],
+}
+
 /// Stores the new chain state (inside the writer's transaction).
-pub fn update_chain_state(
-    conn: &mut PgConnection,
-    next_seq: i64,
-    block_count: i64,
-    head_hash: &[u8],
-) -> QueryResult<()> {
+pub fn update_chain_state(conn: &mut PgConnection, update: &ChainUpdate<'_>) -> QueryResult<()> {
     diesel::update(chain_state::table)
         .set((
-            chain_state::next_seq.eq(next_seq),
-            chain_state::block_count.eq(block_count),
-            chain_state::head_hash.eq(head_hash),
+            chain_state::next_seq.eq(update.next_seq),
+            chain_state::block_count.eq(update.block_count),
+            chain_state::head_hash.eq(update.head_hash),
+            chain_state::tree_size.eq(update.tree_size),
+            chain_state::compact_range.eq(update.compact_range),
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// Records the log's origin on a chain that began before the log existed.
+pub fn set_origin(conn: &mut PgConnection, origin: &str) -> QueryResult<()> {
+    diesel::update(chain_state::table.filter(chain_state::origin.is_null()))
+        .set(chain_state::origin.eq(origin))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Stores tile hashes (inside the writer's transaction).
+pub fn insert_tile_hashes(conn: &mut PgConnection, rows: &[TileHashRow]) -> QueryResult<()> {
+    diesel::insert_into(tile_hashes::table)
+        .values(rows)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Tile hashes of `level` with indexes `start .. start + count`, in order.
+pub fn tile_hashes(conn: &mut PgConnection, level: i16, start: i64, count: i64) -> QueryResult<Vec<Vec<u8>>> {
+    tile_hashes::table
+        .filter(tile_hashes::level.eq(level))
+        .filter(tile_hashes::idx.ge(start))
+        .filter(tile_hashes::idx.lt(start + count))
+        .order(tile_hashes::idx.asc())
+        .select(tile_hashes::hash)
+        .load(conn)
+}
+
+/// `signed_message` (signature and message bytes) of messages
+/// `first_seq .. first_seq + count`, in seq order.
+pub fn entries(conn: &mut PgConnection, first_seq: i64, count: i64) -> QueryResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    messages::table
+        .filter(messages::seq.ge(first_seq))
+        .filter(messages::seq.lt(first_seq + count))
+        .order(messages::seq.asc())
+        .select((messages::signature, messages::message))
+        .load(conn)
+}
+
+/// Stores a checkpoint; another node process may have published the same
+/// size first, which is fine (same tree, same root).
+pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> QueryResult<()> {
+    diesel::insert_into(checkpoints::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .map(drop)
+}
+
+/// The newest checkpoint.
+pub fn latest_checkpoint(conn: &mut PgConnection) -> QueryResult<Option<CheckpointRow>> {
+    checkpoints::table
+        .order(checkpoints::tree_size.desc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The checkpoint of one tree size.
+pub fn checkpoint(conn: &mut PgConnection, tree_size: i64) -> QueryResult<Option<CheckpointRow>> {
+    checkpoints::table
+        .find(tree_size)
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// What a resend is answered with: the stored message under a (sender,

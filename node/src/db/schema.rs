@@ -23,6 +23,18 @@ diesel::table! {
         block_count -> Int8,
         head_hash -> Bytea,
         created_at -> Int8,
+        origin -> Nullable<Text>,
+        tree_size -> Int8,
+        compact_range -> Bytea,
+    }
+}
+
+diesel::table! {
+    checkpoints (tree_size) {
+        tree_size -> Int8,
+        root -> Bytea,
+        note -> Text,
+        published_at -> Int8,
     }
 }
 
@@ -45,4 +57,19 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(blocks, chain_state, clients, messages,);
+diesel::table! {
+    tile_hashes (level, idx) {
+        level -> Int2,
+        idx -> Int8,
+        hash -> Bytea,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    blocks,
+    chain_state,
+    checkpoints,
+    clients,
+    messages,
+    tile_hashes,
+);

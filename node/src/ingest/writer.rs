@@ -11,7 +11,8 @@
 //! - `Writer::commit` is the transaction shell around it: lock the chain
 //!   state row (`SELECT … FOR UPDATE`, so writers in other node processes
 //!   on the same database wait their turn), look up the pairs, insert the
-//!   plan's rows, seal the full blocks, store the new chain state, commit.
+//!   plan's rows, extend the log's tree with them (`crate::log`), seal the
+//!   full blocks, store the new chain state, commit.
 //!
 //! Only then is each request answered. A failure before COMMIT was sent
 //! stored nothing, and the batch is retried once on a fresh connection (the
@@ -39,6 +40,7 @@ use super::validate::Verified;
 use crate::db::models::{BlockRow, MessageRow};
 use crate::db::repo::StoredMessage;
 use crate::db::{DbPool, StoreError, repo};
+use crate::log;
 use crate::metrics as m;
 
 /// What became of a submitted message.
@@ -547,6 +549,27 @@ fn write_batch(
         repo::insert_messages(conn, &plan.rows)?;
     }
 
+    // The log (PROTOCOL §9): the same leaves, in the same order, in the
+    // same transaction.
+    let mut range = log::compact_range(&state).map_err(WriteError::Corrupt)?;
+    if range.size() != u64::try_from(state.next_seq).unwrap_or(u64::MAX) {
+        return Err(WriteError::Corrupt(format!(
+            "the log holds {} messages but the chain {}",
+            range.size(),
+            state.next_seq
+        )));
+    }
+    let leaves = plan
+        .rows
+        .iter()
+        .map(|r| Hash::try_from(r.leaf_hash.as_slice()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| WriteError::Corrupt("a leaf hash is not 32 bytes".into()))?;
+    let tiles = log::extend(&mut range, leaves);
+    if !tiles.is_empty() {
+        repo::insert_tile_hashes(conn, &tiles)?;
+    }
+
     let mut head: Hash = state
         .head_hash
         .as_slice()
@@ -557,7 +580,16 @@ fn write_batch(
     for index in to_seal.clone() {
         head = seal_block(conn, key, index, i64::from(block_size), head)?;
     }
-    repo::update_chain_state(conn, plan.next_seq, to_seal.end, &head)?;
+    repo::update_chain_state(
+        conn,
+        &repo::ChainUpdate {
+            next_seq: plan.next_seq,
+            block_count: to_seal.end,
+            head_hash: &head,
+            tree_size: i64::try_from(range.size()).unwrap_or(i64::MAX),
+            compact_range: &log::encode_range(&range),
+        },
+    )?;
     Ok((plan.outcomes, u64::try_from(sealed).unwrap_or_default()))
 }
 

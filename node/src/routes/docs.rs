@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{blocks, clients, health, messages, node};
+use super::{blocks, clients, health, log, messages, node};
 
 /// The node's OpenAPI document.
 #[derive(Debug, OpenApi)]
@@ -20,6 +20,7 @@ use super::{blocks, clients, health, messages, node};
         blocks::block_by_hash, blocks::previous_block, blocks::list_blocks,
         clients::add_client, clients::list_clients, clients::remove_client,
         health::healthz, health::readyz, health::metrics,
+        log::checkpoint, log::tile, log::inclusion, log::consistency,
     ),
     modifiers(&AdminToken),
     tags(
@@ -27,6 +28,7 @@ use super::{blocks, clients, health, messages, node};
         (name = "blocks", description = "Read the chain"),
         (name = "node", description = "The node's keys and settings"),
         (name = "admin", description = "Allowlist management (bearer token)"),
+        (name = "log", description = "The transparency log: C2SP checkpoint, tiles, entry bundles, proofs"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

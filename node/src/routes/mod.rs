@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod clients;
 pub mod docs;
 pub mod health;
+pub mod log;
 pub mod messages;
 pub mod node;
 
@@ -26,6 +27,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     .configure(blocks::config)
     .configure(clients::config)
     .configure(health::config)
+    .configure(log::config)
     .configure(docs::config)
     .default_service(web::to(not_found));
 }

@@ -23,5 +23,7 @@ pub async fn node_info(state: web::Data<AppState>) -> HttpResponse {
         max_skew_ms: u64::try_from(state.max_skew.as_millis()).unwrap_or(u64::MAX),
         client_policy: state.client_policy,
         protocol: sealchain_shared::PROTOCOL.into(),
+        origin: state.log.name().to_owned(),
+        verifier_key: state.log.to_vkey(),
     })
 }
