@@ -5,14 +5,19 @@
 //! shows the change. After a successful audit `verify` records the last
 //! verified block (index and hash, under the node's signing key); the next
 //! audit refuses a chain that no longer reaches that block or holds another
-//! block there.
+//! block there. It also keeps a digest of every audited (sender, nonce)
+//! pair, so an audit that starts later (`--from`) still catches a replay of
+//! a message audited before.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use sealchain_shared::api::Hex32;
+use sealchain_shared::audit::PairDigest;
 use serde::{Deserialize, Serialize};
 
 /// The checkpoint file's contents.
@@ -27,6 +32,25 @@ pub struct Checkpoint {
     pub hash: Hex32,
     /// When it was verified, Unix ms (informational).
     pub verified_at: i64,
+    /// The (sender, nonce) pairs of every audited message, so that a later
+    /// audit that starts after them still catches a replay of one: base64
+    /// of 24-byte records, a 16-byte pair digest and the message's seq
+    /// (u64, big-endian). About 32 bytes of file per audited message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<String>,
+}
+
+/// Bytes of one remembered pair: digest and seq.
+const PAIR_RECORD: usize = 16 + 8;
+
+/// Encodes remembered pairs for [`Checkpoint::pairs`].
+pub fn encode_pairs(pairs: &[(PairDigest, u64)]) -> String {
+    let mut raw = Vec::with_capacity(pairs.len() * PAIR_RECORD);
+    for (digest, seq) in pairs {
+        raw.extend_from_slice(digest);
+        raw.extend_from_slice(&seq.to_be_bytes());
+    }
+    STANDARD.encode(raw)
 }
 
 impl Checkpoint {
@@ -75,6 +99,30 @@ impl Checkpoint {
             );
         }
         Ok(())
+    }
+
+    /// The remembered pairs (none for a checkpoint written before pairs
+    /// were kept).
+    pub fn decode_pairs(&self) -> anyhow::Result<Vec<(PairDigest, u64)>> {
+        let Some(text) = &self.pairs else {
+            return Ok(Vec::new());
+        };
+        let raw = STANDARD
+            .decode(text)
+            .context("the checkpoint's pairs are not base64 (delete the file to start over)")?;
+        if raw.len() % PAIR_RECORD != 0 {
+            bail!("the checkpoint's pairs are truncated (delete the file to start over)");
+        }
+        Ok(raw
+            .chunks(PAIR_RECORD)
+            .map(|r| {
+                let mut digest = [0; 16];
+                digest.copy_from_slice(&r[..16]);
+                let mut seq = [0; 8];
+                seq.copy_from_slice(&r[16..]);
+                (digest, u64::from_be_bytes(seq))
+            })
+            .collect())
     }
 
     /// Checks the block at the checkpoint's index.

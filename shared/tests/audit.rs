@@ -695,3 +695,125 @@ fn inclusion_proof_path_failures() {
         })
     );
 }
+
+/// Replaces message `at` with a copy of message `of` (same signed bytes, the
+/// seq of `at`), then reseals every block from the changed one on with the
+/// node's key, as a dishonest node would: every other check passes.
+fn replay(chain: &mut Chain, of: u64, at: u64) {
+    let block_size = u64::from(BLOCK_SIZE);
+    let original = chain.blocks[(of / block_size) as usize].messages[(of % block_size) as usize].clone();
+    let target = (at / block_size) as usize;
+    chain.blocks[target].messages[(at % block_size) as usize] = BlockMessage { seq: at, ..original };
+    for i in target..chain.blocks.len() {
+        if i > 0 {
+            chain.blocks[i].summary.prev_hash = chain.blocks[i - 1].summary.hash;
+        }
+        let node = chain.node.clone();
+        seal(&mut chain.blocks[i], &node);
+    }
+}
+
+#[test]
+fn the_auditor_accepts_a_valid_chain_and_remembers_every_pair() {
+    let chain = chain();
+    let mut auditor = audit::Auditor::new(chain.vk(), BLOCK_SIZE);
+    for block in &chain.blocks {
+        auditor.check(block).unwrap();
+    }
+    assert_eq!(auditor.next_index(), BLOCKS);
+    assert_eq!(auditor.prev_hash(), Some(&chain.blocks[2].summary.hash.0));
+    let pairs = auditor.pairs();
+    assert_eq!(pairs.len(), (BLOCKS * u64::from(BLOCK_SIZE)) as usize);
+    assert_eq!(
+        pairs.iter().map(|p| p.1).collect::<Vec<_>>(),
+        (0..12).collect::<Vec<_>>()
+    );
+    // Re-auditing remembered blocks is no replay.
+    let mut again = audit::Auditor::new(chain.vk(), BLOCK_SIZE);
+    again.remember(pairs);
+    for block in &chain.blocks {
+        again.check(block).unwrap();
+    }
+}
+
+#[test]
+fn the_auditor_catches_a_replay_in_another_block_naming_both_seqs() {
+    let mut chain = chain();
+    replay(&mut chain, 1, 9);
+    // Each block on its own is valid: the replay is a chain-level fault.
+    for (i, block) in chain.blocks.iter().enumerate() {
+        audit::verify_block(block, &chain.vk(), BLOCK_SIZE, prev_of(&chain, i).as_ref()).unwrap();
+    }
+    let mut auditor = audit::Auditor::new(chain.vk(), BLOCK_SIZE);
+    auditor.check(&chain.blocks[0]).unwrap();
+    auditor.check(&chain.blocks[1]).unwrap();
+    let err = auditor.check(&chain.blocks[2]).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AuditError::Replay {
+                seq: 9,
+                first_seq: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("message 9") && text.contains("message 1"), "{text}");
+    assert_eq!(auditor.next_index(), 2, "a failed block is not passed");
+}
+
+#[test]
+fn the_auditor_catches_a_replay_within_one_block_and_of_a_remembered_message() {
+    let mut chain = chain();
+    replay(&mut chain, 8, 10);
+    let mut auditor = audit::Auditor::new(chain.vk(), BLOCK_SIZE);
+    auditor.check(&chain.blocks[0]).unwrap();
+    auditor.check(&chain.blocks[1]).unwrap();
+    assert!(matches!(
+        auditor.check(&chain.blocks[2]),
+        Err(AuditError::Replay {
+            seq: 10,
+            first_seq: 8,
+            ..
+        })
+    ));
+
+    // An audit that starts at block 2 knows of block 0 only through the
+    // pairs an earlier audit remembered.
+    let mut chain = self::chain();
+    let mut first = audit::Auditor::new(chain.vk(), BLOCK_SIZE);
+    first.check(&chain.blocks[0]).unwrap();
+    let remembered = first.pairs();
+    replay(&mut chain, 2, 11);
+    let mut later = audit::Auditor::starting_at(chain.vk(), BLOCK_SIZE, 2, Some(chain.blocks[1].summary.hash.0));
+    later.remember(remembered);
+    assert!(matches!(
+        later.check(&chain.blocks[2]),
+        Err(AuditError::Replay {
+            seq: 11,
+            first_seq: 2,
+            ..
+        })
+    ));
+    // Without that memory the replay cannot be seen.
+    let mut forgetful = audit::Auditor::starting_at(chain.vk(), BLOCK_SIZE, 2, Some(chain.blocks[1].summary.hash.0));
+    forgetful.check(&chain.blocks[2]).unwrap();
+}
+
+#[test]
+fn the_auditor_refuses_blocks_out_of_order_or_unlinked() {
+    let chain = chain();
+    let mut auditor = audit::Auditor::new(chain.vk(), BLOCK_SIZE);
+    assert_eq!(
+        auditor.check(&chain.blocks[1]),
+        Err(AuditError::Index { expected: 0, found: 1 })
+    );
+    auditor.check(&chain.blocks[0]).unwrap();
+    let mut wrong_prev = audit::Auditor::starting_at(chain.vk(), BLOCK_SIZE, 2, Some([7; 32]));
+    assert_eq!(
+        wrong_prev.check(&chain.blocks[2]),
+        Err(AuditError::BrokenLink { index: 2 })
+    );
+}

@@ -20,6 +20,7 @@ pub mod db;
 pub mod node;
 pub mod process;
 pub mod seal;
+pub mod tamper;
 
 pub use chain::{assert_each_exactly_once, audit_chain};
 pub use db::TestDb;

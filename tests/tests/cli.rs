@@ -18,7 +18,7 @@ use assert_cmd::assert::OutputAssertExt;
 use predicates::prelude::*;
 use sealchain_shared::api::{NodeInfo, Receipt};
 use sealchain_shared::{VerifyingKey, audit};
-use sealchain_tests::{NodeOptions, TestDb, TestNode, seal};
+use sealchain_tests::{NodeOptions, TestDb, TestNode, seal, tamper};
 use serde_json::Value;
 
 /// The `sealchain` binary, checked to be newer than every file of the
@@ -739,5 +739,49 @@ async fn verify_remembers_the_chain_and_catches_truncation_and_rewrites() {
     // Without the memory the forged chain passes: that is what the
     // checkpoint is for.
     cli.ok(&["verify", "--no-checkpoint"]).await;
+    node.stop().await;
+}
+
+/// PROTOCOL §8: no (sender, nonce) twice. The node replays message 3 as
+/// message 12 and reseals block 2 with its own key, so every block verifies
+/// on its own; `verify` names both seqs, also when it audits only the new
+/// block and knows message 3 from the checkpoint of an earlier audit.
+#[actix_rt::test]
+async fn verify_catches_a_replayed_message_naming_both_seqs() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 5)).await;
+    let cli = Cli::new(&node);
+    let key = seal::identity();
+    for i in 0..10 {
+        node.client
+            .submit(&seal::envelope(&key, &node.info, "t", serde_json::json!(i)))
+            .await
+            .unwrap();
+    }
+    // The first audit covers blocks 0 and 1 and remembers their pairs.
+    let out = cli.ok(&["verify"]).await;
+    assert!(out.contains("blocks 0..=1"), "{out}");
+    for i in 10..15 {
+        node.client
+            .submit(&seal::envelope(&key, &node.info, "t", serde_json::json!(i)))
+            .await
+            .unwrap();
+    }
+    tamper::replay_message(&db, 3, 12);
+    tamper::reseal_blocks(&db, &node.keys_dir, 2);
+
+    let err = cli.fails(&["verify", "--from", "2"], "message 12").await;
+    assert!(err.contains("message 3") && err.contains("replay"), "{err}");
+    let err = cli.fails(&["verify", "--no-checkpoint"], "message 12").await;
+    assert!(err.contains("message 3") && err.contains("replay"), "{err}");
+    // A copy of a later message placed before it is named the same way,
+    // earlier seq first.
+    db.execute(
+        "UPDATE messages SET (sender, nonce, signature, message, leaf_hash) = \
+         (SELECT sender, nonce, signature, message, leaf_hash FROM messages WHERE seq = 13) WHERE seq = 12",
+    );
+    tamper::reseal_blocks(&db, &node.keys_dir, 2);
+    let err = cli.fails(&["verify", "--no-checkpoint"], "message 13").await;
+    assert!(err.contains("message 12"), "a copy of 13 at 12 is a replay too: {err}");
     node.stop().await;
 }

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use sealchain_shared::api::{Block, BlockSummary, Receipt};
-use sealchain_shared::audit::{self, AuditError};
+use sealchain_shared::audit::{self, AuditError, Auditor, PairDigest};
 use sealchain_shared::{Hash, hexbytes::HexBytes};
 use serde::Serialize;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, encode_pairs};
 use crate::cli::Global;
 use crate::connect::{Node, connect};
 use crate::output::{emit, emit_json, one_line};
@@ -29,8 +29,9 @@ const FETCH_AHEAD: usize = 4;
 /// verifies; prev_hash is the previous block's hash (zeros for block 0); its
 /// messages' seqs run gapless from first_seq; every message is well formed,
 /// bound to this node, and its signature verifies under its sender; the
-/// RFC 6962 root over the messages equals merkle_root. One changed byte
-/// anywhere in a block fails the audit. When --from is above 0 the link of
+/// RFC 6962 root over the messages equals merkle_root; and no (sender,
+/// nonce) pair appears twice in the chain (a replayed message; both seqs are
+/// named). One changed byte anywhere in a block fails the audit. When --from is above 0 the link of
 /// the first block is checked against the (verified) header of the block
 /// before it.
 ///
@@ -44,7 +45,9 @@ const FETCH_AHEAD: usize = 4;
 /// A valid chain can still have been rewritten or cut short since your last
 /// audit. After each successful audit the last verified block (index and
 /// hash) is recorded in the checkpoint file; the next audit fails if the
-/// chain no longer reaches that block or holds another block there.
+/// chain no longer reaches that block or holds another block there. The file
+/// also keeps a digest of every audited (sender, nonce) pair, so an audit
+/// with --from still catches a replay of a message audited before.
 ///
 /// Exits non-zero naming the first bad block, message or receipt.
 #[derive(Debug, clap::Args)]
@@ -88,6 +91,9 @@ struct Report {
     last_verified: Option<BlockRef>,
     receipts: Option<ReceiptReport>,
     checkpoint: Option<CheckpointReport>,
+    /// Every (sender, nonce) pair audited, remembered in the checkpoint.
+    #[serde(skip)]
+    pairs: Vec<(PairDigest, u64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -209,6 +215,7 @@ fn record_checkpoint(
             index: last.index,
             hash: last.hash,
             verified_at: sealchain_shared::now_ms(),
+            pairs: Some(encode_pairs(&report.pairs)),
         }
         .save(file)?;
         cp_report.recorded = Some(last.index);
@@ -258,6 +265,11 @@ async fn audit_chain(
         audit::verify_block_header(&before, key, block_size, None)?;
         prev = Some(before.hash.0);
     }
+    let mut auditor = Auditor::starting_at(*key, block_size, from, prev);
+    if let Some(cp) = checkpoint {
+        // Replays of messages audited before, also before --from.
+        auditor.remember(cp.decode_pairs()?);
+    }
 
     let bar = progress::counter(count - from, "verifying");
     let client = node.client.clone();
@@ -270,13 +282,7 @@ async fn audit_chain(
     let mut expected = from;
     while let Some(block) = blocks.next().await {
         let block = block?;
-        if block.summary.index != expected {
-            bail!(AuditError::Index {
-                expected,
-                found: block.summary.index,
-            });
-        }
-        audit::verify_block(&block, key, block_size, prev.as_ref()).map_err(|e| fail(e, from, expected))?;
+        auditor.check(&block).map_err(|e| fail(e, from, expected))?;
         if let Some(cp) = checkpoint {
             cp.check_block(expected, &block.summary.hash)?;
         }
@@ -286,7 +292,6 @@ async fn audit_chain(
                 rr.included += receipts.len() as u64;
             }
         }
-        prev = Some(block.summary.hash.0);
         report.blocks_verified += 1;
         report.messages_verified += block.messages.len() as u64;
         report.last_verified = Some(BlockRef {
@@ -297,6 +302,7 @@ async fn audit_chain(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    report.pairs = auditor.pairs();
 
     // Receipts of blocks before --from: their headers are checked on their
     // own (no link), then the proofs. Receipts beyond the head are pending.

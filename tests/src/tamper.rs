@@ -1,0 +1,107 @@
+//! What a dishonest node holding its own signing key can do to its chain
+//! in Postgres: rewrite rows, then reseal every block from the first changed
+//! one so that each block, on its own, verifies again. Tests use it to show
+//! which rewrites an auditor still catches.
+
+use std::path::Path;
+
+use diesel::RunQueryDsl;
+use diesel::sql_types::{BigInt, Bytea, Integer};
+use sealchain_shared::block::{BlockHeader, GENESIS_PREV_HASH};
+use sealchain_shared::{Hash, merkle};
+
+use crate::TestDb;
+
+#[derive(diesel::QueryableByName)]
+struct BlockFields {
+    #[diesel(sql_type = BigInt)]
+    idx: i64,
+    #[diesel(sql_type = BigInt)]
+    first_seq: i64,
+    #[diesel(sql_type = Integer)]
+    message_count: i32,
+    #[diesel(sql_type = BigInt)]
+    sealed_at: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Leaf {
+    #[diesel(sql_type = Bytea)]
+    leaf_hash: Vec<u8>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct HashRow {
+    #[diesel(sql_type = Bytea)]
+    hash: Vec<u8>,
+}
+
+/// Recomputes the Merkle root, previous hash, hash and signature of every
+/// block from index `from` on (from the messages' stored leaf hashes), signs
+/// them with the node key in `keys_dir`, and moves the chain's head to the
+/// new last hash.
+pub fn reseal_blocks(db: &TestDb, keys_dir: &Path, from: i64) {
+    let key = sealchain_shared::keys::load_signing_key(&keys_dir.join("signing.pem")).expect("node key");
+    let mut conn = db.connect();
+    let mut prev: Hash = if from == 0 {
+        GENESIS_PREV_HASH
+    } else {
+        let row: HashRow = diesel::sql_query(format!("SELECT hash FROM blocks WHERE idx = {}", from - 1))
+            .get_result(&mut conn)
+            .expect("the block before");
+        row.hash.as_slice().try_into().expect("32 bytes")
+    };
+    let blocks: Vec<BlockFields> = diesel::sql_query(format!(
+        "SELECT idx, first_seq, message_count, sealed_at FROM blocks WHERE idx >= {from} ORDER BY idx"
+    ))
+    .load(&mut conn)
+    .expect("blocks");
+    for b in blocks {
+        let leaves: Vec<Hash> = diesel::sql_query(format!(
+            "SELECT leaf_hash FROM messages WHERE seq >= {} AND seq < {} ORDER BY seq",
+            b.first_seq,
+            b.first_seq + i64::from(b.message_count)
+        ))
+        .load::<Leaf>(&mut conn)
+        .expect("leaves")
+        .into_iter()
+        .map(|l| l.leaf_hash.as_slice().try_into().expect("32 bytes"))
+        .collect();
+        let header = BlockHeader {
+            index: b.idx as u64,
+            prev_hash: prev,
+            merkle_root: merkle::root(&leaves),
+            first_seq: b.first_seq as u64,
+            message_count: b.message_count as u32,
+            sealed_at: b.sealed_at,
+        };
+        let hash = header.hash();
+        diesel::sql_query(
+            "UPDATE blocks SET hash = $1, prev_hash = $2, merkle_root = $3, signature = $4 WHERE idx = $5",
+        )
+        .bind::<Bytea, _>(hash.to_vec())
+        .bind::<Bytea, _>(prev.to_vec())
+        .bind::<Bytea, _>(header.merkle_root.to_vec())
+        .bind::<Bytea, _>(header.sign(&key).to_bytes().to_vec())
+        .bind::<BigInt, _>(b.idx)
+        .execute(&mut conn)
+        .expect("reseal");
+        prev = hash;
+    }
+    diesel::sql_query("UPDATE chain_state SET head_hash = $1")
+        .bind::<Bytea, _>(prev.to_vec())
+        .execute(&mut conn)
+        .expect("head");
+}
+
+/// Makes message `at` a copy of message `of` (same sender, nonce, signature
+/// and bytes: a replay), dropping the uniqueness constraint that would stop
+/// an honest node.
+pub fn replay_message(db: &TestDb, of: i64, at: i64) {
+    db.execute("ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_sender_nonce_key");
+    let changed = db.execute(&format!(
+        "UPDATE messages SET (sender, nonce, signature, message, leaf_hash) = \
+         (SELECT sender, nonce, signature, message, leaf_hash FROM messages WHERE seq = {of}) WHERE seq = {at}"
+    ));
+    assert_eq!(changed, 1, "message {at} exists");
+}
