@@ -63,6 +63,58 @@ impl ApiError {
     }
 }
 
+/// How a submission is retried: on `503 unavailable` (after the node's
+/// `Retry-After`) and when no answer came (a timeout, a refused or reset
+/// connection: the message may have been committed anyway), with the same
+/// envelope, so a message stored without its answer is answered with its
+/// original receipt (PROTOCOL §4). Other answers are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// Longest single wait between attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before another attempt after attempt number `attempt`
+    /// (1-based) failed with `error`, or `None` to give up.
+    pub fn delay(&self, attempt: u32, error: &ApiError) -> Option<Duration> {
+        if attempt >= self.attempts {
+            return None;
+        }
+        let wait = match error {
+            ApiError::Problem {
+                status: 503,
+                retry_after,
+                ..
+            } => Duration::from_secs(retry_after.unwrap_or(1).max(1)),
+            // No answer: back off 0.5 s, 1 s, 2 s, …
+            ApiError::Unreachable { .. } => Duration::from_millis(500) * 2u32.saturating_pow(attempt - 1),
+            _ => return None,
+        };
+        Some(wait.min(self.max_delay))
+    }
+}
+
+/// A receipt and how many attempts it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// The node's receipt.
+    pub receipt: Receipt,
+    /// Attempts made (1 when the first one was answered).
+    pub attempts: u32,
+}
+
 /// A connection to one node.
 #[derive(Clone)]
 pub struct NodeClient {
@@ -181,6 +233,29 @@ impl NodeClient {
         Self::decode(status, retry, &bytes)
     }
 
+    /// Submits an envelope, retrying as `policy` says with the very same
+    /// bytes. The error of the last attempt when it gives up.
+    pub async fn submit_retrying(&self, body: Vec<u8>, policy: RetryPolicy) -> Result<Submitted, (ApiError, u32)> {
+        let mut attempt = 1;
+        loop {
+            match self.submit_raw(body.clone()).await {
+                Ok(receipt) => {
+                    return Ok(Submitted {
+                        receipt,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) => match policy.delay(attempt, &e) {
+                    Some(wait) => {
+                        actix_rt::time::sleep(wait).await;
+                        attempt += 1;
+                    }
+                    None => return Err((e, attempt)),
+                },
+            }
+        }
+    }
+
     /// `GET /v1/messages/{seq}`.
     pub async fn message(&self, seq: u64) -> Result<MessageRecord, ApiError> {
         self.get(&format!("/v1/messages/{seq}")).await
@@ -269,5 +344,75 @@ impl NodeClient {
             return Ok(());
         }
         Self::decode::<serde_json::Value>(status, retry, &bytes).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unavailable(retry_after: Option<u64>) -> ApiError {
+        ApiError::Problem {
+            status: 503,
+            problem: Problem {
+                type_: "about:blank".into(),
+                title: "Service Unavailable".into(),
+                status: 503,
+                detail: String::new(),
+                code: "unavailable".into(),
+            },
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn unavailable_and_unanswered_are_retried_within_bounds() {
+        let p = RetryPolicy {
+            attempts: 4,
+            max_delay: Duration::from_secs(5),
+        };
+        assert_eq!(p.delay(1, &unavailable(Some(2))), Some(Duration::from_secs(2)));
+        assert_eq!(p.delay(1, &unavailable(None)), Some(Duration::from_secs(1)));
+        assert_eq!(
+            p.delay(1, &unavailable(Some(0))),
+            Some(Duration::from_secs(1)),
+            "never a busy loop"
+        );
+        assert_eq!(
+            p.delay(2, &unavailable(Some(3600))),
+            Some(Duration::from_secs(5)),
+            "capped"
+        );
+        let gone = ApiError::Unreachable {
+            url: "http://x".into(),
+            reason: "timeout".into(),
+        };
+        assert_eq!(p.delay(1, &gone), Some(Duration::from_millis(500)));
+        assert_eq!(p.delay(3, &gone), Some(Duration::from_secs(2)));
+        assert_eq!(p.delay(4, &gone), None, "4 attempts in all");
+        assert_eq!(p.delay(4, &unavailable(None)), None);
+    }
+
+    #[test]
+    fn final_answers_are_not_retried() {
+        let p = RetryPolicy::default();
+        let duplicate = ApiError::Problem {
+            status: 409,
+            problem: Problem {
+                type_: "about:blank".into(),
+                title: "Conflict".into(),
+                status: 409,
+                detail: String::new(),
+                code: "duplicate".into(),
+            },
+            retry_after: None,
+        };
+        assert_eq!(p.delay(1, &duplicate), None);
+        assert_eq!(p.delay(1, &ApiError::BadResponse("x".into())), None);
+        let no_retries = RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(no_retries.delay(1, &unavailable(None)), None);
     }
 }

@@ -76,6 +76,12 @@ pub struct Global {
     /// Neither read nor write the pin file (--node-key still applies).
     #[arg(long, global = true)]
     pub no_pin: bool,
+    /// Resend a message this many times at most when the node answers 503
+    /// (after its Retry-After) or does not answer; the same message is
+    /// resent, so one the node stored gets its original receipt. 0: never.
+    #[arg(long, global = true, env = "SEALCHAIN_RETRIES", default_value_t = 5, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retries: u32,
     /// Give up on a request after this long (e.g. 500ms, 30s, 2m).
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,

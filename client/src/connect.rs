@@ -48,6 +48,14 @@ pub fn pin_policy(global: &Global) -> PinPolicy {
     }
 }
 
+/// The retry policy of `--retries`.
+pub fn retry_policy(global: &Global) -> crate::api::RetryPolicy {
+    crate::api::RetryPolicy {
+        attempts: global.retries.saturating_add(1),
+        ..crate::api::RetryPolicy::default()
+    }
+}
+
 /// A client for `--node` with up to `connections` concurrent connections.
 pub fn client(global: &Global, connections: usize) -> NodeClient {
     NodeClient::new(&global.node, global.timeout, connections)

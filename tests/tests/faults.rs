@@ -483,3 +483,47 @@ async fn a_full_queue_is_refused_before_the_envelope_is_opened() {
     assert_eq!(request("POST", &url, Some(garbage)).await.0, 400, "room again");
     node.stop().await;
 }
+
+/// Promise 1, client side: `sealchain send` meets a 503 (its commit is
+/// stalled behind a lock and the handler gives up), resends the same
+/// message, and ends with the receipt of the one stored copy.
+#[actix_rt::test]
+async fn send_retries_a_503_and_ends_with_the_original_receipt() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let node = NodeProcess::spawn(&db, &keys.path().join("keys"), &["--ingest-timeout", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let client_key = dir.path().join("client.pem");
+    sealchain_shared::keys::save_signing_key(&client_key, &seal::identity()).unwrap();
+
+    let lock = LockHolder::chain_state(&db);
+    let mut cmd = Command::new(binary("sealchain"));
+    cmd.args(["--json", "--no-pin", "--node", &node.base, "send", "--topic", "t", "--body", "1", "--key"])
+        .arg(&client_key);
+    let send = actix_rt::task::spawn_blocking(move || cmd.output().unwrap());
+    // Release the lock once the node has answered 503 at least once.
+    wait_until("the node answered 503", Duration::from_secs(30), || async {
+        let (_, _, metrics) = request("GET", &format!("{}/metrics", node.base), None).await;
+        metric(&metrics, "sealchain_messages_rejected_total{code=\"unavailable\"}").is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    lock.release();
+    let out = send.await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let receipt: Receipt = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(receipt.seq, 0);
+    assert_eq!(message_count(&db), 1, "stored once");
+    let stored = node.client.message(0).await.unwrap();
+    assert_eq!((stored.leaf_hash, stored.received_at), (receipt.leaf_hash, receipt.received_at));
+
+    // With --retries 0 the same situation is a clear failure.
+    let lock = LockHolder::chain_state(&db);
+    let mut cmd = Command::new(binary("sealchain"));
+    cmd.args(["--no-pin", "--retries", "0", "--node", &node.base, "send", "--topic", "t", "--body", "2", "--key"])
+        .arg(&client_key);
+    let out = actix_rt::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    lock.release();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("503") && err.contains("resend the same message"), "{err}");
+}

@@ -7,7 +7,7 @@ use sealchain_shared::keys;
 use sealchain_shared::message::check_topic;
 
 use crate::cli::Global;
-use crate::connect::connect;
+use crate::connect::{connect, retry_policy};
 use crate::output::{emit, emit_json, utc};
 use crate::receipts::ReceiptLog;
 use crate::sealing::{check_receipt, seal};
@@ -20,7 +20,10 @@ use crate::sealing::{check_receipt, seal};
 /// (HPKE) and posted. The node answers once the message is committed, with a
 /// receipt: its position (seq), block, leaf hash and the node's signature.
 /// The receipt is checked: its signature verifies under the node's key and
-/// it names exactly the message sent. With --receipts the receipt is also
+/// it names exactly the message sent. A 503 (node busy) or no answer at all is
+/// retried with the same message (see --retries): a message the node stored
+/// without its answer reaching you is answered with its original receipt.
+/// With --receipts the receipt is also
 /// appended to FILE (one JSON object per line) for `sealchain verify
 /// --receipts FILE` later.
 #[derive(Debug, clap::Args)]
@@ -53,11 +56,20 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
 
     let node = connect(global, 1).await?;
     let sealed = seal(&node, &key, &args.topic, &body)?;
-    let receipt = node
+    let policy = retry_policy(global);
+    let submitted = node
         .client
-        .submit_raw(sealed.envelope_json)
+        .submit_retrying(sealed.envelope_json, policy)
         .await
-        .context("sending the message")?;
+        .map_err(|(e, attempts)| {
+            let tries = if attempts > 1 {
+                format!(" (gave up after {attempts} attempts)")
+            } else {
+                String::new()
+            };
+            anyhow::Error::new(e).context(format!("sending the message{tries}"))
+        })?;
+    let receipt = submitted.receipt;
     check_receipt(&node, &receipt, &sealed.leaf_hash)?;
     if let Some(log) = log.as_mut() {
         log.append(&receipt)?;
@@ -80,6 +92,12 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         receipt.signature,
         node.info.signing_key,
     );
+    if submitted.attempts > 1 {
+        text.push_str(&format!(
+            "attempts     {} (the node was busy or did not answer)\n",
+            submitted.attempts
+        ));
+    }
     if let Some(log) = &log {
         text.push_str(&format!("receipt appended to {}\n", log.path().display()));
     }

@@ -14,9 +14,10 @@ use sealchain_shared::message::check_topic;
 use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 
+use crate::api::{RetryPolicy, Submitted};
 use crate::cli::Global;
 use crate::commands::keygen::load_or_create;
-use crate::connect::{Node, connect};
+use crate::connect::{Node, connect, retry_policy};
 use crate::duration::{format_duration, parse_duration};
 use crate::output::{emit, emit_json, ms};
 use crate::progress;
@@ -76,6 +77,7 @@ pub struct Args {
 struct State {
     sent: u64,
     accepted: u64,
+    retries: u64,
     rejected: Codes,
     first_detail: std::collections::BTreeMap<String, String>,
     bad_receipts: u64,
@@ -97,6 +99,9 @@ struct Summary {
     accepted: u64,
     rejected: u64,
     rejected_by_code: Codes,
+    /// Resends after a 503 or no answer (each message ends accepted or
+    /// rejected all the same).
+    retries: u64,
     bad_receipts: u64,
     latency_ms: LatencySummary,
     blocks_before: u64,
@@ -148,6 +153,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             state: state.clone(),
             stop: stop.clone(),
             topic: Rc::from(args.topic.as_str()),
+            retry: retry_policy(global),
         };
         actix_rt::spawn(client.run(first, args.interval, per_client))
     });
@@ -210,6 +216,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         accepted: s.accepted,
         rejected: s.rejected.total(),
         rejected_by_code: s.rejected.clone(),
+        retries: s.retries,
         bad_receipts: s.bad_receipts,
         latency_ms: s.latencies.summary(),
         blocks_before,
@@ -267,6 +274,12 @@ fn describe(summary: &Summary, s: &State, args: &Args) -> String {
             text.push_str(&format!("           first {code}: {detail}\n"));
         }
     }
+    if summary.retries > 0 {
+        text.push_str(&format!(
+            "retries    {} (node busy or no answer; same message resent)\n",
+            summary.retries
+        ));
+    }
     if summary.bad_receipts > 0 {
         text.push_str(&format!("bad receipts {}\n", summary.bad_receipts));
     }
@@ -303,6 +316,7 @@ struct Client {
     state: Rc<RefCell<State>>,
     stop: Rc<Cell<bool>>,
     topic: Rc<str>,
+    retry: RetryPolicy,
 }
 
 impl Client {
@@ -341,11 +355,12 @@ impl Client {
         };
         self.state.borrow_mut().sent += 1;
         let started = Instant::now();
-        let answer = self.node.client.submit_raw(sealed.envelope_json).await;
+        let answer = self.node.client.submit_retrying(sealed.envelope_json, self.retry).await;
         let latency = started.elapsed();
         let mut s = self.state.borrow_mut();
         match answer {
-            Ok(receipt) => {
+            Ok(Submitted { receipt, attempts }) => {
+                s.retries += u64::from(attempts - 1);
                 s.accepted += 1;
                 s.latencies.record(latency);
                 if let Err(e) = check_receipt(&self.node, &receipt, &sealed.leaf_hash) {
@@ -358,7 +373,8 @@ impl Client {
                     s.log_error.get_or_insert_with(|| format!("{e:#}"));
                 }
             }
-            Err(e) => {
+            Err((e, attempts)) => {
+                s.retries += u64::from(attempts - 1);
                 let code = failure_code(&e);
                 s.first_detail.entry(code.clone()).or_insert_with(|| e.to_string());
                 s.rejected.add(code);
