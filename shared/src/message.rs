@@ -151,7 +151,66 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
+/// PROTOCOL §2: the values of `sender`, `node`, `nonce` and `topic` are
+/// written literally, so each has exactly one spelling.
+fn literal(member: &'static str, raw: &RawValue) -> Result<(), MessageError> {
+    if raw.get().contains('\\') {
+        return Err(invalid(
+            member,
+            "must be written literally: a JSON escape (\\u…, \\/, …) is not allowed here",
+        ));
+    }
+    Ok(())
+}
+
+/// PROTOCOL §2: strings in `body` may use JSON escapes, but a UTF-16
+/// surrogate escape must be half of a pair (`\ud83d\ude00`); a lone one
+/// (`\udc00`, or `\ud800` not followed by a low surrogate) names no
+/// character. `text` is valid JSON, so backslashes only occur in strings.
+fn check_surrogates(text: &str) -> Result<(), MessageError> {
+    let b = text.as_bytes();
+    let code_unit = |at: usize| -> Option<u16> {
+        let hex = b.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) != Some(&b'u') {
+            i += 2;
+            continue;
+        }
+        let unit = code_unit(i + 2).unwrap_or(0);
+        match unit {
+            0xD800..=0xDBFF => {
+                let low = (b.get(i + 6..i + 8) == Some(b"\\u"))
+                    .then(|| code_unit(i + 8))
+                    .flatten();
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return Err(invalid(
+                        "body",
+                        format!("\\u{unit:04x} at byte {i} is a high surrogate without its low half"),
+                    ));
+                }
+                i += 12;
+            }
+            0xDC00..=0xDFFF => {
+                return Err(invalid(
+                    "body",
+                    format!("\\u{unit:04x} at byte {i} is a lone low surrogate"),
+                ));
+            }
+            _ => i += 6,
+        }
+    }
+    Ok(())
+}
+
 fn hex_member<const N: usize>(member: &'static str, raw: &RawValue) -> Result<[u8; N], MessageError> {
+    literal(member, raw)?;
     let s: String = serde_json::from_str(raw.get()).map_err(|_| invalid(member, "must be a string"))?;
     decode_hex::<N>(&s).map_err(|e| match e {
         HexError::Length { expected, found } => invalid(
@@ -219,9 +278,14 @@ impl Message {
         let nonce = hex_member::<16>("nonce", nonce?)?;
         let ts = serde_json::from_str::<i64>(ts?.get())
             .map_err(|_| invalid("ts", "must be an integer (Unix milliseconds)"))?;
-        let topic: String = serde_json::from_str(topic?.get()).map_err(|_| invalid("topic", "must be a string"))?;
-        check_topic(&topic)?;
-        let body = body?.to_owned();
+        let topic = topic?;
+        let topic_text: String = serde_json::from_str(topic.get()).map_err(|_| invalid("topic", "must be a string"))?;
+        literal("topic", topic)?;
+        check_topic(&topic_text)?;
+        let topic = topic_text;
+        let body = body?;
+        check_surrogates(body.get())?;
+        let body = body.to_owned();
 
         Ok(Self {
             sender,
@@ -409,6 +473,56 @@ mod tests {
 
     fn parse(s: &str) -> Result<Message, MessageError> {
         Message::parse(s.as_bytes(), DEFAULT_MAX_MESSAGE_BYTES)
+    }
+
+    fn faulty_member(result: Result<Message, MessageError>) -> String {
+        result.map(drop).unwrap_err().member().unwrap_or("").to_owned()
+    }
+
+    #[test]
+    fn escapes_in_the_literal_members_are_refused() {
+        let g = good();
+        // "d" escaped as \u0064 in sender; "\/" in topic; an escaped digit
+        // in node and nonce.
+        let sender = g.replacen(&format!("\"{S}\""), &format!("\"\\u0064{}\"", &S[1..]), 1);
+        assert!(parse(&sender).is_err());
+        assert_eq!(faulty_member(parse(&sender)), "sender");
+        let node = g.replacen(&format!("\"{N}\""), &format!("\"\\u0033{}\"", &N[1..]), 1);
+        assert_eq!(faulty_member(parse(&node)), "node");
+        let nonce = g.replacen("\"000102", "\"\\u0030\\u003002", 1);
+        assert_eq!(faulty_member(parse(&nonce)), "nonce");
+        let topic = g.replacen("sensors/temp", "sensors\\/temp", 1);
+        let err = parse(&topic).map(drop).unwrap_err();
+        assert_eq!(err.member(), Some("topic"));
+        assert!(err.to_string().contains("literally"), "{err}");
+        // The unescaped spelling of each is fine.
+        parse(&g).unwrap();
+    }
+
+    #[test]
+    fn lone_surrogates_in_body_are_refused_and_pairs_accepted() {
+        let with_body = |body: &str| good().replacen(r#"{"reading":21.5,"unit":"C"}"#, body, 1);
+        for bad in [
+            r#""\udc00""#,
+            r#""\ud800""#,
+            r#""x\ud800y""#,
+            r#""\ud800\u0041""#,
+            r#"{"k":["\uDFFF"]}"#,
+            r#"{"\ud83d":1}"#,
+            r#""\ud83d\ud83d""#,
+        ] {
+            let err = parse(&with_body(bad)).map(drop).unwrap_err();
+            assert_eq!(err.member(), Some("body"), "{bad}: {err}");
+            assert!(err.to_string().contains("surrogate"), "{bad}: {err}");
+        }
+        for good_body in [
+            r#""\ud83d\ude00""#,
+            r#""\uD83D\uDE00 and \u00e9, \\ud800 as text, \"q\"""#,
+            r#"{"a\nb":"\t"}"#,
+            r#""😀""#,
+        ] {
+            parse(&with_body(good_body)).unwrap_or_else(|e| panic!("{good_body}: {e}"));
+        }
     }
 
     #[test]

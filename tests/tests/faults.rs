@@ -498,8 +498,10 @@ async fn send_retries_a_503_and_ends_with_the_original_receipt() {
 
     let lock = LockHolder::chain_state(&db);
     let mut cmd = Command::new(binary("sealchain"));
-    cmd.args(["--json", "--no-pin", "--node", &node.base, "send", "--topic", "t", "--body", "1", "--key"])
-        .arg(&client_key);
+    cmd.args([
+        "--json", "--no-pin", "--node", &node.base, "send", "--topic", "t", "--body", "1", "--key",
+    ])
+    .arg(&client_key);
     let send = actix_rt::task::spawn_blocking(move || cmd.output().unwrap());
     // Release the lock once the node has answered 503 at least once.
     wait_until("the node answered 503", Duration::from_secs(30), || async {
@@ -514,14 +516,31 @@ async fn send_retries_a_503_and_ends_with_the_original_receipt() {
     assert_eq!(receipt.seq, 0);
     assert_eq!(message_count(&db), 1, "stored once");
     let stored = node.client.message(0).await.unwrap();
-    assert_eq!((stored.leaf_hash, stored.received_at), (receipt.leaf_hash, receipt.received_at));
+    assert_eq!(
+        (stored.leaf_hash, stored.received_at),
+        (receipt.leaf_hash, receipt.received_at)
+    );
 
     // With --retries 0 the same situation is a clear failure.
     let lock = LockHolder::chain_state(&db);
     let mut cmd = Command::new(binary("sealchain"));
-    cmd.args(["--no-pin", "--retries", "0", "--node", &node.base, "send", "--topic", "t", "--body", "2", "--key"])
-        .arg(&client_key);
-    let out = actix_rt::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    cmd.args([
+        "--no-pin",
+        "--retries",
+        "0",
+        "--node",
+        &node.base,
+        "send",
+        "--topic",
+        "t",
+        "--body",
+        "2",
+        "--key",
+    ])
+    .arg(&client_key);
+    let out = actix_rt::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
     lock.release();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

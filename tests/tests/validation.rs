@@ -385,3 +385,57 @@ async fn duplicates_within_one_batch_keep_the_first() {
         "copies consumed no seq"
     );
 }
+
+/// PROTOCOL §2 (1.1): the literal members carry no JSON escape, and `body`
+/// holds no lone surrogate; escaped member *names* are unescaped as any JSON
+/// parser does (docs/protocol.md). Trailing bytes after the object are not
+/// one JSON object. Each refusal stores nothing.
+#[actix_rt::test]
+async fn escapes_lone_surrogates_and_trailing_bytes_422() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let good = c.message_text(now_ms(), "0123456789abcdef0123456789abcdef");
+    let sender = hex::encode(c.client.verifying_key().as_bytes());
+    let cases = [
+        (
+            good.replacen(
+                &format!("\"{sender}\""),
+                &format!("\"\\u00{:x}{}\"", sender.as_bytes()[0], &sender[1..]),
+                1,
+            ),
+            "sender",
+        ),
+        (
+            good.replacen("\"0123456789abcdef", "\"\\u0030123456789abcdef", 1),
+            "nonce",
+        ),
+        (good.replacen("\"topic\":\"t\"", "\"topic\":\"a\\/b\"", 1), "topic"),
+        (good.replacen("\"topic\":\"t\"", "\"topic\":\"\\u0074\"", 1), "topic"),
+        (good.replacen("\"body\":{}", "\"body\":\"\\udc00\"", 1), "body"),
+        (good.replacen("\"body\":{}", "\"body\":[\"\\ud800x\"]", 1), "body"),
+    ];
+    for (message, member) in &cases {
+        assert_ne!(message, &good, "the case changed the message");
+        c.rejects_message(message, 422, "invalid_message", &format!("`{member}`"))
+            .await;
+    }
+    for trailing in [format!("{good} x"), format!("{good}{{}}"), format!("{good}\u{0}")] {
+        c.rejects_message(&trailing, 422, "invalid_message", "JSON").await;
+    }
+    // An escaped member name is the member: accepted, stored as sent.
+    let escaped_name = good.replacen("\"v\":1", "\"\\u0076\":1", 1);
+    let envelope = seal::seal_message_bytes(&c.client, c.info(), escaped_name.as_bytes());
+    let receipt = c.node.client.submit(&envelope).await.unwrap();
+    assert_eq!(receipt.seq, c.next_seq);
+    let stored = c.node.client.message(receipt.seq).await.unwrap();
+    assert_eq!(stored.message, escaped_name, "stored byte for byte");
+    c.next_seq += 1;
+    // A valid surrogate pair in body is fine.
+    let pair = c.message_text(now_ms(), "0123456789abcdef0123456789abcde0").replacen(
+        "\"body\":{}",
+        "\"body\":\"\\ud83d\\ude00\"",
+        1,
+    );
+    let envelope = seal::seal_message_bytes(&c.client, c.info(), pair.as_bytes());
+    assert_eq!(c.node.client.submit(&envelope).await.unwrap().seq, c.next_seq);
+}
