@@ -70,6 +70,9 @@ impl Checkpoint {
 
     /// Replaces the checkpoint atomically (write a sibling, then rename).
     pub fn save(&self, file: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let tmp = file.with_extension("tmp");
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');

@@ -1,17 +1,10 @@
 //! The command line: global options and one subcommand per module of
 //! [`crate::commands`].
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use clap::{Parser, Subcommand};
-use sealchain_shared::hexbytes::HexBytes;
 
-use crate::commands::{bench, blocks, keygen, node_info, proof, send, simulate, verify};
-use crate::duration::parse_duration;
-
-/// Default pin file, relative to the working directory.
-pub const DEFAULT_PIN_FILE: &str = ".sealchain-pin.json";
+use crate::commands::{bench, blocks, keygen, node_info, nodes, proof, send, simulate, verify};
+pub use crate::global::Global;
 
 /// sealchain: send signed, sealed messages to a sealchain node, query its
 /// chain, and audit it.
@@ -21,9 +14,11 @@ pub const DEFAULT_PIN_FILE: &str = ".sealchain-pin.json";
 /// 100 (or --block-size) messages the node seals a block; `verify` checks the
 /// whole chain and your receipts without trusting the node.
 ///
-/// The node's keys are pinned on first contact in ./.sealchain-pin.json
-/// (trust on first use); afterwards every command refuses a node whose keys
-/// differ. Pass --node-key to pin the signing key you got out of band.
+/// Each node's keys are pinned on first contact in the known-nodes file of
+/// your data directory (trust on first use, like SSH's known_hosts);
+/// afterwards every command refuses a node whose keys differ, naming the
+/// line to remove. Pass --node-key to pin the signing key you got out of
+/// band; `sealchain nodes` lists and forgets pinned nodes.
 #[derive(Debug, Parser)]
 #[command(name = "sealchain", version, about, long_about, after_help = EXAMPLES)]
 pub struct Cli {
@@ -42,50 +37,6 @@ Examples:
   sealchain send --key ./client-keys/client-000.pem --topic sensors/temp --body '{\"reading\": 21.5}'
   sealchain simulate --keys ./client-keys --clients 10 --interval 1s --duration 60s
   sealchain verify --receipts ./receipts.jsonl";
-
-/// Options every subcommand takes.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Global options")]
-pub struct Global {
-    /// The node's base URL.
-    #[arg(
-        long,
-        global = true,
-        env = "SEALCHAIN_NODE",
-        default_value = "http://127.0.0.1:8080",
-        value_name = "URL"
-    )]
-    pub node: String,
-    /// Print machine-readable JSON on stdout instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Pin the node's Ed25519 signing key (64 hex characters): refuse a node
-    /// that signs with another key.
-    #[arg(long, global = true, env = "SEALCHAIN_NODE_KEY", value_name = "HEX")]
-    pub node_key: Option<HexBytes<32>>,
-    /// Pin file: written with the node's signing and encryption keys on first
-    /// contact, checked on every later contact.
-    #[arg(
-        long,
-        global = true,
-        env = "SEALCHAIN_PIN_FILE",
-        default_value = DEFAULT_PIN_FILE,
-        value_name = "PATH"
-    )]
-    pub pin_file: PathBuf,
-    /// Neither read nor write the pin file (--node-key still applies).
-    #[arg(long, global = true)]
-    pub no_pin: bool,
-    /// Resend a message this many times at most when the node answers 503
-    /// (after its Retry-After) or does not answer; the same message is
-    /// resent, so one the node stored gets its original receipt. 0: never.
-    #[arg(long, global = true, env = "SEALCHAIN_RETRIES", default_value_t = 5, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub retries: u32,
-    /// Give up on a request after this long (e.g. 500ms, 30s, 2m).
-    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
-    pub timeout: Duration,
-}
 
 /// The subcommands. Each one's help is the doc comment of its `Args` in
 /// `commands/<name>.rs`.
@@ -108,4 +59,6 @@ pub enum Command {
     Verify(verify::Args),
     Proof(proof::Args),
     Bench(bench::Args),
+    #[command(subcommand)]
+    Nodes(nodes::NodesCommand),
 }

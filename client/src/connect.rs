@@ -6,7 +6,7 @@ use sealchain_shared::api::{BlockSummary, NodeInfo};
 use sealchain_shared::{EncryptionPublicKey, PROTOCOL, VerifyingKey};
 
 use crate::api::{ApiError, NodeClient};
-use crate::cli::Global;
+use crate::global::Global;
 use crate::pin::{PinPolicy, PinStatus};
 
 /// A node whose keys passed the pin check.
@@ -41,11 +41,15 @@ impl Node {
 }
 
 /// The pin policy the global options ask for.
-pub fn pin_policy(global: &Global) -> PinPolicy {
-    PinPolicy {
+pub fn pin_policy(global: &Global) -> anyhow::Result<PinPolicy> {
+    Ok(PinPolicy {
         node_key: global.node_key,
-        file: (!global.no_pin).then(|| global.pin_file.clone()),
-    }
+        file: if global.no_pin {
+            None
+        } else {
+            Some(global.known_nodes_file()?)
+        },
+    })
 }
 
 /// The retry policy of `--retries`.
@@ -80,7 +84,7 @@ pub async fn connect(global: &Global, connections: usize) -> anyhow::Result<Node
     if info.block_size == 0 {
         bail!("the node at {} reports a block size of 0", client.base());
     }
-    let pin = pin_policy(global).check(client.base(), &info)?;
+    let pin = pin_policy(global)?.check(client.base(), &info)?;
     let signing_key = VerifyingKey::from_bytes(&info.signing_key.0).with_context(|| {
         format!(
             "the node's signing key {} is not an Ed25519 public key",

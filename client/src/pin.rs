@@ -1,16 +1,19 @@
-//! Pinning the node's keys (trust on first use).
+//! Known nodes: pinning each node's keys on first contact (trust on first
+//! use), the way SSH keeps `known_hosts`.
 //!
-//! The first command that talks to a node writes the node's signing and
-//! encryption keys to the pin file (`./.sealchain-pin.json` unless
-//! `--pin-file` says otherwise). Every later command compares the keys the
-//! node serves with the pinned ones and refuses a node whose keys differ:
+//! The first command that talks to a node URL appends a line with the
+//! node's signing key, encryption key and block size to the known-nodes
+//! file (`known_nodes` in the user's data directory unless `--pin-file`
+//! says otherwise). Every later command compares what the node at that URL
+//! serves with its line and refuses a node whose keys or block size differ:
 //! a node that swapped its keys could read new messages and sign a forged
-//! chain. `--node-key` pins the signing key from a source you trust more
-//! than the first answer.
+//! chain. The error names the file and line to remove if the change was
+//! intended. One file holds any number of nodes.
 //!
-//! A pin file pins one node identity, not one URL: several node processes
-//! that share a chain share its keys, and pointing the same working
-//! directory at another chain is exactly the mistake the pin catches.
+//! ```text
+//! # sealchain known nodes: <url> <signing key> <encryption key> <block size>
+//! http://127.0.0.1:8080 6685c333…88f8 931f2485…2625 100
+//! ```
 
 use std::fmt;
 use std::fs;
@@ -18,35 +21,57 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sealchain_shared::api::{Hex32, NodeInfo};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The pin file's contents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pin {
-    /// The node's Ed25519 signing key.
+/// First line of a new known-nodes file.
+const HEADER: &str = "# sealchain known nodes: <url> <signing key> <encryption key> <block size>\n";
+
+/// One pinned node: a line of the known-nodes file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnownNode {
+    /// Its line in the file (1-based).
+    pub line: usize,
+    /// The node's URL, as commands name it (without a trailing slash).
+    pub url: String,
+    /// Its Ed25519 signing key.
     pub signing_key: Hex32,
-    /// The node's X25519 encryption key.
+    /// Its X25519 encryption key.
     pub encryption_key: Hex32,
-    /// Where the node was first contacted (informational).
-    pub node: String,
-    /// When it was pinned, Unix ms (informational).
-    pub pinned_at: i64,
+    /// Its chain's block size.
+    pub block_size: u32,
+}
+
+impl KnownNode {
+    fn to_line(&self) -> String {
+        format!(
+            "{} {} {} {}\n",
+            self.url, self.signing_key, self.encryption_key, self.block_size
+        )
+    }
+}
+
+/// The URL as stored: without trailing slashes.
+pub fn normalize_url(url: &str) -> &str {
+    url.trim_end_matches('/')
 }
 
 /// How the node's keys were checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum PinStatus {
-    /// The keys match the pin file (and `--node-key` if given).
+    /// The keys match the node's line (and `--node-key` if given).
     Matched {
-        /// The pin file.
+        /// The known-nodes file.
         file: PathBuf,
+        /// The node's line.
+        line: usize,
     },
-    /// First contact: the keys were written to the pin file.
+    /// First contact: a line was added.
     Pinned {
-        /// The pin file.
+        /// The known-nodes file.
         file: PathBuf,
+        /// The new line.
+        line: usize,
     },
     /// Only `--node-key` was checked (`--no-pin`).
     NodeKeyOnly,
@@ -69,79 +94,160 @@ pub enum PinError {
         /// The key given.
         pinned: Hex32,
     },
-    /// The node's keys differ from the pin file.
+    /// The node's keys differ from its line.
     #[error("{0}")]
     PinFile(Box<Mismatch>),
-    /// The pin file cannot be read or written.
-    #[error("pin file {}: {reason}", .file.display())]
+    /// The file cannot be read or written, or a line does not parse.
+    #[error("known-nodes file {}: {reason}", .file.display())]
     File {
-        /// The pin file.
+        /// The file.
         file: PathBuf,
         /// What went wrong.
         reason: String,
     },
 }
 
-/// The keys a node serves and the keys a pin file holds, when they differ.
+/// What a node serves and what its line pins, when they differ.
 #[derive(Debug)]
 pub struct Mismatch {
-    /// The node's URL.
-    pub url: String,
-    /// The pin file.
+    /// The file.
     pub file: PathBuf,
-    /// Signing key served.
-    pub served_signing: Hex32,
-    /// Encryption key served.
-    pub served_encryption: Hex32,
-    /// Signing key pinned.
-    pub pinned_signing: Hex32,
-    /// Encryption key pinned.
-    pub pinned_encryption: Hex32,
+    /// The line as pinned.
+    pub pinned: KnownNode,
+    /// What the node serves now.
+    pub served: KnownNode,
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = self.file.display();
+        let (file, line) = (self.file.display(), self.pinned.line);
+        let (p, s) = (&self.pinned, &self.served);
+        let mut differs = Vec::new();
+        if p.signing_key != s.signing_key {
+            differs.push(format!("signing key {} (pinned {})", s.signing_key, p.signing_key));
+        }
+        if p.encryption_key != s.encryption_key {
+            differs.push(format!(
+                "encryption key {} (pinned {})",
+                s.encryption_key, p.encryption_key
+            ));
+        }
+        if p.block_size != s.block_size {
+            differs.push(format!("block size {} (pinned {})", s.block_size, p.block_size));
+        }
         write!(
             f,
-            "node key mismatch: the node at {} serves signing key {} and encryption key {}, \
-             but {file} pins signing key {} and encryption key {}; refusing to talk to it \
-             (if the node's keys changed on purpose, delete {file} to pin the new ones)",
-            self.url, self.served_signing, self.served_encryption, self.pinned_signing, self.pinned_encryption
+            "node key mismatch: the node at {} now serves {}, unlike {file}:{line}; refusing to talk to it \
+             (if this change is intended, remove line {line} of {file}, or run `sealchain nodes forget {}`)",
+            s.url,
+            differs.join(", "),
+            s.url
         )
     }
 }
 
-impl Pin {
-    /// Reads a pin file; `None` if it does not exist.
-    pub fn load(file: &Path) -> Result<Option<Self>, PinError> {
-        let bad = |reason: String| PinError::File {
-            file: file.to_owned(),
-            reason,
-        };
-        match fs::read(file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| bad(format!("not a sealchain pin file ({e}); delete it to pin again"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(bad(e.to_string())),
+/// The known-nodes file.
+#[derive(Debug, Clone)]
+pub struct KnownNodes {
+    file: PathBuf,
+}
+
+impl KnownNodes {
+    /// The file at `file` (which need not exist yet).
+    pub fn new(file: PathBuf) -> Self {
+        Self { file }
+    }
+
+    /// Its path.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    fn error(&self, reason: impl Into<String>) -> PinError {
+        PinError::File {
+            file: self.file.clone(),
+            reason: reason.into(),
         }
     }
 
-    /// Writes a new pin file; never replaces an existing one.
-    pub fn save(&self, file: &Path) -> Result<(), PinError> {
-        let bad = |reason: String| PinError::File {
-            file: file.to_owned(),
-            reason,
+    /// Every node line; none if the file does not exist. A line that does
+    /// not parse is an error naming it: the file is never silently ignored.
+    pub fn entries(&self) -> Result<Vec<KnownNode>, PinError> {
+        let text = match fs::read_to_string(&self.file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(e.to_string())),
         };
-        let mut text = serde_json::to_string_pretty(self).map_err(|e| bad(e.to_string()))?;
-        text.push('\n');
+        let mut nodes = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| {
+                self.error(format!(
+                    "line {}: {why} (expected `<url> <signing key> <encryption key> <block size>`; fix or remove the line)",
+                    i + 1
+                ))
+            };
+            let fields: Vec<&str> = trimmed.split_whitespace().collect();
+            let [url, signing, encryption, block_size] = fields[..] else {
+                return Err(bad("not four fields"));
+            };
+            nodes.push(KnownNode {
+                line: i + 1,
+                url: url.to_owned(),
+                signing_key: signing.parse().map_err(|_| bad("bad signing key"))?,
+                encryption_key: encryption.parse().map_err(|_| bad("bad encryption key"))?,
+                block_size: block_size.parse().map_err(|_| bad("bad block size"))?,
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// The line of `url` (the first, if two processes pinned at once).
+    pub fn find(&self, url: &str) -> Result<Option<KnownNode>, PinError> {
+        let url = normalize_url(url);
+        Ok(self.entries()?.into_iter().find(|n| n.url == url))
+    }
+
+    /// Appends a node's line (one write, so concurrent first contacts do
+    /// not interleave), creating the file and its directory if needed.
+    fn append(&self, node: &KnownNode) -> Result<(), PinError> {
+        if let Some(dir) = self.file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| self.error(format!("creating {}: {e}", dir.display())))?;
+        }
         let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(file)
-            .map_err(|e| bad(e.to_string()))?;
-        f.write_all(text.as_bytes()).map_err(|e| bad(e.to_string()))
+            .append(true)
+            .create(true)
+            .open(&self.file)
+            .map_err(|e| self.error(e.to_string()))?;
+        let empty = f.metadata().map(|m| m.len() == 0).unwrap_or(false);
+        let mut text = if empty { HEADER.to_owned() } else { String::new() };
+        text.push_str(&node.to_line());
+        f.write_all(text.as_bytes()).map_err(|e| self.error(e.to_string()))?;
+        f.sync_all().map_err(|e| self.error(e.to_string()))
+    }
+
+    /// Removes the lines of `url`; returns them. The file is replaced
+    /// atomically (a sibling written, then renamed).
+    pub fn forget(&self, url: &str) -> Result<Vec<KnownNode>, PinError> {
+        let url = normalize_url(url);
+        let removed: Vec<KnownNode> = self.entries()?.into_iter().filter(|n| n.url == url).collect();
+        if removed.is_empty() {
+            return Ok(removed);
+        }
+        let text = fs::read_to_string(&self.file).map_err(|e| self.error(e.to_string()))?;
+        let kept: String = text
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| !removed.iter().any(|n| n.line == i + 1))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        let tmp = self.file.with_extension("tmp");
+        fs::write(&tmp, kept).map_err(|e| self.error(e.to_string()))?;
+        fs::rename(&tmp, &self.file).map_err(|e| self.error(e.to_string()))?;
+        Ok(removed)
     }
 }
 
@@ -150,7 +256,7 @@ impl Pin {
 pub struct PinPolicy {
     /// `--node-key`.
     pub node_key: Option<Hex32>,
-    /// The pin file, unless `--no-pin`.
+    /// The known-nodes file, unless `--no-pin`.
     pub file: Option<PathBuf>,
 }
 
@@ -174,33 +280,45 @@ impl PinPolicy {
                 PinStatus::Off
             });
         };
-        // Two processes may meet the node for the first time together; the
-        // one that loses the race to create the file compares instead.
-        let pin = match Pin::load(file)? {
-            Some(pin) => pin,
+        let known = KnownNodes::new(file.clone());
+        let served = KnownNode {
+            line: 0,
+            url: normalize_url(url).to_owned(),
+            signing_key: info.signing_key,
+            encryption_key: info.encryption_key,
+            block_size: info.block_size,
+        };
+        let pinned = match known.find(url)? {
+            Some(pinned) => pinned,
             None => {
-                let pin = Pin {
-                    signing_key: info.signing_key,
-                    encryption_key: info.encryption_key,
-                    node: url.to_owned(),
-                    pinned_at: sealchain_shared::now_ms(),
-                };
-                match pin.save(file) {
-                    Ok(()) => return Ok(PinStatus::Pinned { file: file.clone() }),
-                    Err(e) => Pin::load(file)?.ok_or(e)?,
+                known.append(&served)?;
+                // Another process may have pinned the URL at the same
+                // moment: the first line wins, and this one compares.
+                let first = known
+                    .find(url)?
+                    .ok_or_else(|| known.error("the line just written is missing"))?;
+                if first.to_line() == served.to_line() {
+                    return Ok(PinStatus::Pinned {
+                        file: file.clone(),
+                        line: first.line,
+                    });
                 }
+                first
             }
         };
-        if pin.signing_key == info.signing_key && pin.encryption_key == info.encryption_key {
-            return Ok(PinStatus::Matched { file: file.clone() });
+        if pinned.signing_key == served.signing_key
+            && pinned.encryption_key == served.encryption_key
+            && pinned.block_size == served.block_size
+        {
+            return Ok(PinStatus::Matched {
+                file: file.clone(),
+                line: pinned.line,
+            });
         }
         Err(PinError::PinFile(Box::new(Mismatch {
-            url: url.to_owned(),
             file: file.clone(),
-            served_signing: info.signing_key,
-            served_encryption: info.encryption_key,
-            pinned_signing: pin.signing_key,
-            pinned_encryption: pin.encryption_key,
+            pinned,
+            served,
         })))
     }
 }
@@ -227,55 +345,94 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_contact_pins_then_later_contacts_compare() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pin.json");
-        let policy = PinPolicy {
+    fn policy(file: &Path) -> PinPolicy {
+        PinPolicy {
             node_key: None,
-            file: Some(file.clone()),
-        };
-        assert!(matches!(
-            policy.check("u", &info(1, 2)).unwrap(),
-            PinStatus::Pinned { .. }
-        ));
-        assert!(matches!(
-            policy.check("u", &info(1, 2)).unwrap(),
-            PinStatus::Matched { .. }
-        ));
-        let err = policy.check("u", &info(1, 3)).unwrap_err().to_string();
-        assert!(
-            err.contains(&"03".repeat(32)) && err.contains(&"02".repeat(32)),
-            "{err}"
-        );
-        let err = policy.check("u", &info(4, 2)).unwrap_err().to_string();
-        assert!(
-            err.contains(&"04".repeat(32)) && err.contains(&"01".repeat(32)),
-            "{err}"
-        );
+            file: Some(file.to_owned()),
+        }
     }
 
     #[test]
-    fn node_key_is_checked_with_or_without_a_file() {
-        let policy = PinPolicy {
+    fn first_contact_pins_then_later_contacts_compare_per_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data/known_nodes");
+        let p = policy(&file);
+        assert!(matches!(
+            p.check("http://a:1/", &info(1, 2)).unwrap(),
+            PinStatus::Pinned { line: 2, .. }
+        ));
+        assert!(matches!(
+            p.check("http://a:1", &info(1, 2)).unwrap(),
+            PinStatus::Matched { line: 2, .. }
+        ));
+        // Another node, another line: one file, two nodes.
+        assert!(matches!(
+            p.check("http://b:1", &info(3, 4)).unwrap(),
+            PinStatus::Pinned { line: 3, .. }
+        ));
+        assert!(matches!(
+            p.check("http://a:1", &info(1, 2)).unwrap(),
+            PinStatus::Matched { line: 2, .. }
+        ));
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("# sealchain known nodes"));
+        assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn a_changed_key_or_block_size_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_nodes");
+        let p = policy(&file);
+        p.check("http://a:1", &info(1, 2)).unwrap();
+        p.check("http://b:1", &info(5, 6)).unwrap();
+        let err = p.check("http://b:1", &info(7, 6)).unwrap_err().to_string();
+        let at = format!("{}:3", file.display());
+        assert!(err.contains(&at) && err.contains("remove line 3"), "{err}");
+        assert!(
+            err.contains("signing key 0707") && !err.contains("encryption key"),
+            "{err}"
+        );
+        let mut other = info(1, 2);
+        other.block_size = 50;
+        let err = p.check("http://a:1", &other).unwrap_err().to_string();
+        assert!(err.contains("block size 50 (pinned 100)"), "{err}");
+        // forget, then the new keys are pinned.
+        let removed = KnownNodes::new(file.clone()).forget("http://b:1/").unwrap();
+        assert_eq!(removed.len(), 1);
+        assert!(matches!(
+            p.check("http://b:1", &info(7, 6)).unwrap(),
+            PinStatus::Pinned { .. }
+        ));
+        assert!(KnownNodes::new(file).forget("http://nowhere").unwrap().is_empty());
+    }
+
+    #[test]
+    fn node_key_and_no_pin() {
+        let none = PinPolicy {
             node_key: Some(HexBytes([1; 32])),
             file: None,
         };
-        assert_eq!(policy.check("u", &info(1, 2)).unwrap(), PinStatus::NodeKeyOnly);
-        let err = policy.check("u", &info(9, 2)).unwrap_err().to_string();
-        assert!(err.contains("--node-key pins"), "{err}");
+        assert_eq!(none.check("u", &info(1, 2)).unwrap(), PinStatus::NodeKeyOnly);
+        assert!(matches!(none.check("u", &info(9, 2)), Err(PinError::NodeKey { .. })));
+        let off = PinPolicy {
+            node_key: None,
+            file: None,
+        };
+        assert_eq!(off.check("u", &info(1, 2)).unwrap(), PinStatus::Off);
     }
 
     #[test]
-    fn a_corrupt_pin_file_is_an_error_not_a_new_pin() {
+    fn a_corrupt_line_is_an_error_not_a_new_pin() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pin.json");
-        fs::write(&file, "{}").unwrap();
-        let policy = PinPolicy {
-            node_key: None,
-            file: Some(file),
-        };
-        let err = policy.check("u", &info(1, 2)).unwrap_err().to_string();
-        assert!(err.contains("not a sealchain pin file"), "{err}");
+        let file = dir.path().join("known_nodes");
+        fs::write(&file, "# comment\nhttp://a:1 nothex\n").unwrap();
+        let err = policy(&file).check("http://a:1", &info(1, 2)).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("not four fields"), "{err}");
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "# comment\nhttp://a:1 nothex\n",
+            "unchanged"
+        );
     }
 }

@@ -16,6 +16,8 @@ fn sealchain(dir: &Path, args: &[&str]) -> Output {
         .env_remove("SEALCHAIN_NODE")
         .env_remove("SEALCHAIN_NODE_KEY")
         .env_remove("SEALCHAIN_PIN_FILE")
+        .env_remove("SEALCHAIN_CHECKPOINT")
+        .env("SEALCHAIN_DATA_DIR", dir.join("data"))
         .output()
         .expect("run sealchain")
 }
@@ -178,7 +180,7 @@ fn an_unreachable_node_is_one_line() {
         let o = sealchain(dir.path(), &all);
         assert_one_line_error(&o, "cannot reach the node at http://127.0.0.1:1");
     }
-    assert!(!dir.path().join(".sealchain-pin.json").exists());
+    assert!(!dir.path().join("data").exists(), "no node was pinned");
 }
 
 #[test]

@@ -74,7 +74,9 @@ impl Cli {
         cmd.current_dir(self.dir.path())
             .env_remove("SEALCHAIN_NODE")
             .env_remove("SEALCHAIN_NODE_KEY")
-            .env_remove("SEALCHAIN_PIN_FILE");
+            .env_remove("SEALCHAIN_PIN_FILE")
+            .env_remove("SEALCHAIN_CHECKPOINT")
+            .env("SEALCHAIN_DATA_DIR", self.path("data"));
         if !args.contains(&"--node") {
             cmd.arg("--node").arg(&self.node);
         }
@@ -560,18 +562,29 @@ async fn a_node_with_other_keys_than_the_pin_is_refused() {
     // First contact pins A's keys.
     let text = cli.ok(&["node-info"]).await;
     assert!(text.contains(&format!("signing key     {key_a}")), "{text}");
+    let known = cli.path("data/known_nodes");
     assert!(
-        text.contains("first contact: keys pinned in .sealchain-pin.json"),
+        text.contains(&format!("first contact: keys pinned in {}:2", known.display())),
         "{text}"
     );
-    let pin: Value = serde_json::from_str(&std::fs::read_to_string(cli.path(".sealchain-pin.json")).unwrap()).unwrap();
-    assert_eq!(pin["signing_key"], key_a.as_str());
-    assert_eq!(pin["encryption_key"], a.info.encryption_key.to_hex().as_str());
+    let line = std::fs::read_to_string(&known)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        line,
+        format!("{} {key_a} {} 100", a.base, a.info.encryption_key.to_hex())
+    );
     assert_eq!(cli.json(&["node-info"]).await["pin"]["status"], "matched");
     cli.ok(&["keygen", "--out", "keys"]).await;
 
-    // B is refused by every command that talks to a node, naming both keys.
+    // B, pretending to be A (same URL for the client: --pin-file of A's
+    // line under B's URL), is refused by every command that talks to a node,
+    // naming both keys and the line to remove.
     let b_url = b.base.as_str();
+    std::fs::write(&known, format!("{}\n", line.replacen(&a.base, b_url, 1))).unwrap();
     for args in [
         &["node-info"][..],
         &["send", "--key", "keys/client-000.pem", "--topic", "t", "--body", "1"],
@@ -595,7 +608,7 @@ async fn a_node_with_other_keys_than_the_pin_is_refused() {
             .fails(&[&["--node", b_url][..], args].concat(), "node key mismatch")
             .await;
         assert!(err.contains(&key_a) && err.contains(&key_b), "{err}");
-        assert!(err.contains(".sealchain-pin.json"), "{err}");
+        assert!(err.contains(&format!("remove line 1 of {}", known.display())), "{err}");
     }
     assert_eq!(
         b.client.message(0).await.unwrap_err().code(),
@@ -627,7 +640,34 @@ async fn a_node_with_other_keys_than_the_pin_is_refused() {
             "node-info",
         ])
         .await;
-    assert!(text.contains("first contact: keys pinned in b.json"), "{text}");
+    assert!(text.contains("first contact: keys pinned in b.json:2"), "{text}");
+
+    // Two nodes from one directory: each URL has its own line.
+    std::fs::remove_file(&known).unwrap();
+    cli.ok(&["--node", b_url, "node-info"]).await;
+    cli.ok(&["node-info"]).await;
+    let listed = cli.json(&["nodes", "list"]).await;
+    let urls: Vec<&str> = listed["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls, [b_url, a.base.as_str()]);
+    assert_eq!(cli.json(&["node-info"]).await["pin"]["status"], "matched");
+    assert_eq!(
+        cli.json(&["--node", b_url, "node-info"]).await["pin"]["status"],
+        "matched"
+    );
+    // Forgetting one keeps the other.
+    let text = cli.ok(&["nodes", "forget", b_url]).await;
+    assert!(text.contains("forgot") && text.contains("line 2"), "{text}");
+    cli.fails(&["nodes", "forget", b_url], "is not pinned").await;
+    assert_eq!(cli.json(&["node-info"]).await["pin"]["status"], "matched");
+    assert_eq!(
+        cli.json(&["--node", b_url, "node-info"]).await["pin"]["status"],
+        "pinned"
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -689,12 +729,15 @@ async fn verify_remembers_the_chain_and_catches_truncation_and_rewrites() {
     let cli = Cli::new(&node);
 
     let text = cli.ok(&["verify"]).await;
+    let checkpoint_file = cli.path(&format!("data/checkpoints/{}.json", node.info.signing_key));
     assert!(
-        text.contains("checkpoint: block 1 recorded in .sealchain-checkpoint.json"),
+        text.contains(&format!(
+            "checkpoint: block 1 recorded in {}",
+            checkpoint_file.display()
+        )),
         "{text}"
     );
-    let checkpoint: Value =
-        serde_json::from_str(&std::fs::read_to_string(cli.path(".sealchain-checkpoint.json")).unwrap()).unwrap();
+    let checkpoint: Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint_file).unwrap()).unwrap();
     assert_eq!(checkpoint["index"], 1);
     assert_eq!(
         checkpoint["hash"],

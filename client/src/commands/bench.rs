@@ -12,8 +12,8 @@ use sealchain_shared::message::check_topic;
 use sealchain_shared::{EncryptionPublicKey, SigningKey, keys};
 use serde::Serialize;
 
-use crate::cli::Global;
 use crate::connect::connect;
+use crate::global::Global;
 use crate::output::{emit, emit_json, ms};
 use crate::progress;
 use crate::sealing::{Sealed, check_receipt, seal_to};

@@ -7,8 +7,8 @@ use sealchain_shared::api::{Block, BlockSummary};
 use sealchain_shared::audit;
 use sealchain_shared::hexbytes::HexBytes;
 
-use crate::cli::Global;
 use crate::connect::{Node, connect};
+use crate::global::Global;
 use crate::output::{emit, emit_json, utc};
 
 /// Largest page the API serves.

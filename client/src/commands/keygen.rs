@@ -7,7 +7,7 @@ use sealchain_shared::SigningKey;
 use sealchain_shared::keys::{self, KeyError};
 use serde::Serialize;
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::output::{emit, emit_json};
 
 /// Create client identities: Ed25519 key files, one per client.

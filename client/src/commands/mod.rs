@@ -7,6 +7,7 @@ pub mod bench;
 pub mod blocks;
 pub mod keygen;
 pub mod node_info;
+pub mod nodes;
 pub mod proof;
 pub mod send;
 pub mod simulate;
@@ -24,5 +25,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(global, args).await,
         Command::Proof(args) => proof::run(global, args).await,
         Command::Bench(args) => bench::run(global, args).await,
+        Command::Nodes(command) => nodes::run(global, command),
     }
 }

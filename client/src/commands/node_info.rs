@@ -2,18 +2,19 @@
 
 use sealchain_shared::api::ClientPolicy;
 
-use crate::cli::Global;
 use crate::connect::connect;
+use crate::global::Global;
 use crate::output::{emit, emit_json};
 use crate::pin::PinStatus;
 
 /// Show the node's keys and settings (GET /v1/node), and pin its keys.
 ///
-/// On first contact the node's signing and encryption keys are written to
-/// the pin file (--pin-file, default ./.sealchain-pin.json): trust on first
-/// use. From then on this and every other command refuses a node whose keys
-/// differ from the pinned ones, naming both. To pin a signing key you got
-/// out of band instead, pass --node-key HEX (or set SEALCHAIN_NODE_KEY).
+/// On first contact the node's signing key, encryption key and block size
+/// are written as a line of the known-nodes file (--pin-file, default
+/// DATA_DIR/known_nodes): trust on first use. From then on this and every
+/// other command refuses a node at that URL whose keys or block size differ,
+/// naming the file and line to remove. To pin a signing key you got out of
+/// band instead, pass --node-key HEX (or set SEALCHAIN_NODE_KEY).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -25,8 +26,8 @@ pub struct Args {}
 /// Describes how the keys were checked.
 pub fn describe_pin(pin: &PinStatus) -> String {
     match pin {
-        PinStatus::Matched { file } => format!("keys match {}", file.display()),
-        PinStatus::Pinned { file } => format!("first contact: keys pinned in {}", file.display()),
+        PinStatus::Matched { file, line } => format!("keys match {}:{line}", file.display()),
+        PinStatus::Pinned { file, line } => format!("first contact: keys pinned in {}:{line}", file.display()),
         PinStatus::NodeKeyOnly => "signing key matches --node-key (no pin file)".into(),
         PinStatus::Off => "not checked (--no-pin)".into(),
     }
@@ -57,6 +58,8 @@ pub async fn run(global: &Global, _args: &Args) -> anyhow::Result<()> {
          max message     {} bytes\n\
          max clock skew  {} ms\n\
          client policy   {policy}\n\
+         log origin      {}\n\
+         verifier key    {}\n\
          pin             {}\n",
         node.client.base(),
         info.protocol,
@@ -65,6 +68,8 @@ pub async fn run(global: &Global, _args: &Args) -> anyhow::Result<()> {
         info.block_size,
         info.max_message_bytes,
         info.max_skew_ms,
+        info.origin,
+        info.verifier_key,
         describe_pin(&node.pin),
     ))
 }

@@ -8,8 +8,8 @@ use sealchain_shared::merkle;
 use sealchain_shared::message::{self, Message};
 use serde::Serialize;
 
-use crate::cli::Global;
 use crate::connect::connect;
+use crate::global::Global;
 use crate::output::{emit, emit_json};
 
 /// Fetch and verify the inclusion proof of message SEQ.

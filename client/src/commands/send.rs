@@ -6,8 +6,8 @@ use anyhow::Context;
 use sealchain_shared::keys;
 use sealchain_shared::message::check_topic;
 
-use crate::cli::Global;
 use crate::connect::{connect, retry_policy};
+use crate::global::Global;
 use crate::output::{emit, emit_json, utc};
 use crate::receipts::ReceiptLog;
 use crate::sealing::{check_receipt, seal};

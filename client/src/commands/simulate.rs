@@ -15,10 +15,10 @@ use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 
 use crate::api::{RetryPolicy, Submitted};
-use crate::cli::Global;
 use crate::commands::keygen::load_or_create;
 use crate::connect::{Node, connect, retry_policy};
 use crate::duration::{format_duration, parse_duration};
+use crate::global::Global;
 use crate::output::{emit, emit_json, ms};
 use crate::progress;
 use crate::receipts::ReceiptLog;

@@ -12,8 +12,8 @@ use sealchain_shared::{Hash, hexbytes::HexBytes};
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, encode_pairs};
-use crate::cli::Global;
 use crate::connect::{Node, connect};
+use crate::global::Global;
 use crate::output::{emit, emit_json, one_line};
 use crate::progress;
 use crate::receipts;
@@ -64,20 +64,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub receipts: Option<PathBuf>,
     /// Where the last verified block is remembered between audits.
-    #[arg(
-        long,
-        env = "SEALCHAIN_CHECKPOINT",
-        default_value = DEFAULT_CHECKPOINT_FILE,
-        value_name = "FILE"
-    )]
-    pub checkpoint: PathBuf,
+    /// Default: DATA_DIR/checkpoints/<the node's signing key>.json, one per
+    /// chain.
+    #[arg(long, env = "SEALCHAIN_CHECKPOINT", value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
     /// Neither read nor write the checkpoint file.
     #[arg(long)]
     pub no_checkpoint: bool,
 }
-
-/// Default checkpoint file, relative to the working directory.
-pub const DEFAULT_CHECKPOINT_FILE: &str = ".sealchain-checkpoint.json";
 
 /// What was verified (`--json` prints it, with `ok` and `error`).
 #[derive(Debug, Default, Serialize)]
@@ -122,12 +116,16 @@ struct ReceiptReport {
 /// Runs `verify`.
 pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let receipts = args.receipts.as_deref().map(receipts::read).transpose()?;
+    let node = connect(global, FETCH_AHEAD * 2).await?;
+    let checkpoint_file = match &args.checkpoint {
+        Some(file) => file.clone(),
+        None => global.checkpoint_file(&node.info.signing_key)?,
+    };
     let checkpoint = if args.no_checkpoint {
         None
     } else {
-        Some((args.checkpoint.as_path(), Checkpoint::load(&args.checkpoint)?))
+        Some((checkpoint_file.as_path(), Checkpoint::load(&checkpoint_file)?))
     };
-    let node = connect(global, FETCH_AHEAD * 2).await?;
     let mut report = Report {
         node: node.client.base().to_owned(),
         signing_key: node.info.signing_key.to_hex(),
