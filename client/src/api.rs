@@ -63,8 +63,8 @@ impl ApiError {
     }
 }
 
-/// How a submission is retried: on `503 unavailable` (after the node's
-/// `Retry-After`) and when no answer came (a timeout, a refused or reset
+/// How a submission is retried: on `503 unavailable` and `429
+/// rate_limited` (after the node's `Retry-After`) and when no answer came (a timeout, a refused or reset
 /// connection: the message may have been committed anyway), with the same
 /// envelope, so a message stored without its answer is answered with its
 /// original receipt (PROTOCOL §4). Other answers are final.
@@ -94,7 +94,7 @@ impl RetryPolicy {
         }
         let wait = match error {
             ApiError::Problem {
-                status: 503,
+                status: 503 | 429,
                 retry_after,
                 ..
             } => Duration::from_secs(retry_after.unwrap_or(1).max(1)),
@@ -372,6 +372,17 @@ mod tests {
             max_delay: Duration::from_secs(5),
         };
         assert_eq!(p.delay(1, &unavailable(Some(2))), Some(Duration::from_secs(2)));
+        let limited = match unavailable(Some(3)) {
+            ApiError::Problem {
+                problem, retry_after, ..
+            } => ApiError::Problem {
+                status: 429,
+                problem,
+                retry_after,
+            },
+            other => other,
+        };
+        assert_eq!(p.delay(1, &limited), Some(Duration::from_secs(3)));
         assert_eq!(p.delay(1, &unavailable(None)), Some(Duration::from_secs(1)));
         assert_eq!(
             p.delay(1, &unavailable(Some(0))),

@@ -139,6 +139,15 @@ pub struct ServeArgs {
     #[arg(long, env = "SEALCHAIN_CHECKPOINT_INTERVAL", value_name = "SECONDS", default_value_t = 1.0,
           value_parser = parse_interval)]
     pub checkpoint_interval: f64,
+    /// Messages a second one client address may post (bursts of as many);
+    /// more are answered 429 with Retry-After, before the body is read.
+    /// 0: no limit. Behind a proxy every client has the proxy's address.
+    #[arg(long, env = "SEALCHAIN_RATE_LIMIT_PER_IP", value_name = "N", default_value_t = 0)]
+    pub rate_limit_per_ip: u32,
+    /// Messages a second one sender (client key) may send (bursts of as
+    /// many); more are answered 429 with Retry-After. 0: no limit.
+    #[arg(long, env = "SEALCHAIN_RATE_LIMIT_PER_SENDER", value_name = "N", default_value_t = 0)]
+    pub rate_limit_per_sender: u32,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SEALCHAIN_WORKERS")]
     pub workers: Option<usize>,
@@ -200,6 +209,10 @@ pub struct Config {
     pub origin: Option<String>,
     /// How often checkpoints may be published.
     pub checkpoint_interval: Duration,
+    /// Messages a second per client address (0: no limit).
+    pub rate_limit_per_ip: u32,
+    /// Messages a second per sender (0: no limit).
+    pub rate_limit_per_sender: u32,
     /// HTTP workers.
     pub workers: usize,
 }
@@ -246,6 +259,8 @@ impl ServeArgs {
                 None => None,
             },
             checkpoint_interval: Duration::from_secs_f64(self.checkpoint_interval),
+            rate_limit_per_ip: self.rate_limit_per_ip,
+            rate_limit_per_sender: self.rate_limit_per_sender,
             workers: self
                 .workers
                 .filter(|w| *w > 0)

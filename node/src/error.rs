@@ -67,6 +67,7 @@ impl ApiError {
                 Rejection::UnknownSender => "unknown_sender",
                 Rejection::StaleTimestamp { .. } => "stale_timestamp",
                 Rejection::Duplicate => "duplicate",
+                Rejection::RateLimited { .. } => "rate_limited",
                 Rejection::Unavailable(_) => "unavailable",
             },
             Self::Unavailable(_) => "unavailable",
@@ -103,6 +104,7 @@ impl ResponseError for ApiError {
                 Rejection::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
                 Rejection::UnknownSender => StatusCode::FORBIDDEN,
                 Rejection::Duplicate => StatusCode::CONFLICT,
+                Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 Rejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -124,7 +126,9 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/problem+json");
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+        if let Self::Rejected(Rejection::RateLimited { retry_after_secs, .. }) = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+        } else if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
         }
         if matches!(self, Self::Unauthorized(_)) {

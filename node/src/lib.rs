@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod keys;
 pub mod log;
 pub mod metrics;
+pub mod ratelimit;
 pub mod routes;
 pub mod startup;
 pub mod state;

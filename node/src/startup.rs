@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
@@ -15,6 +16,7 @@ use crate::db::{self, models::NewChainState, repo};
 use crate::ingest::writer::{self, IngestHandle, WriterConfig};
 use crate::keys::NodeKeys;
 use crate::log;
+use crate::ratelimit::RateLimits;
 use crate::state::AppState;
 
 /// Seconds in-flight requests get to finish after a stop signal.
@@ -95,6 +97,17 @@ impl Application {
         )
         .context("starting the writer thread")?;
 
+        let limits = std::sync::Arc::new(RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_sender));
+        if limits.enabled() {
+            let limits = limits.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    every.tick().await;
+                    limits.forget_idle();
+                }
+            });
+        }
         let listener = TcpListener::bind(&config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
@@ -110,6 +123,7 @@ impl Application {
             client_policy: config.client_policy,
             admin_token: config.admin_token.clone(),
             log: log_key,
+            limits,
         });
         let server = HttpServer::new(move || {
             App::new()

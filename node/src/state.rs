@@ -10,6 +10,7 @@ use sealchain_shared::{SigningKey, VerifyingKey};
 use crate::config::Secret;
 use crate::db::DbPool;
 use crate::ingest::writer::IngestHandle;
+use crate::ratelimit::RateLimits;
 
 /// Shared, read-only state of a running node.
 #[derive(Debug)]
@@ -38,4 +39,6 @@ pub struct AppState {
     pub admin_token: Option<Secret>,
     /// The log's checkpoint key: origin and the node's signing key.
     pub log: NoteVerifier,
+    /// Rate limits of the ingest path.
+    pub limits: std::sync::Arc<RateLimits>,
 }

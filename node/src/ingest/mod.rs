@@ -55,6 +55,14 @@ pub enum Rejection {
     /// Another message was stored under this (sender, nonce).
     #[error("another message with this sender and nonce was already accepted")]
     Duplicate,
+    /// Too many messages from this address or sender: wait and resend.
+    #[error("too many messages from this {what}; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// `client address` or `sender`.
+        what: &'static str,
+        /// Seconds until the next message is allowed.
+        retry_after_secs: u64,
+    },
     /// The node cannot store it now; the detail says whether it may be
     /// stored already. The client resends the same message.
     #[error("{0}")]
@@ -101,6 +109,13 @@ pub async fn ingest(state: &AppState, body: &[u8]) -> Result<Stored, Rejection> 
         state.verifying_key.as_bytes(),
         state.max_message_bytes,
     )?;
+    state
+        .limits
+        .check_sender(&verified.sender)
+        .map_err(|l| Rejection::RateLimited {
+            what: "sender",
+            retry_after_secs: l.retry_after_secs,
+        })?;
     if state.client_policy == ClientPolicy::Allowlist {
         let sender = verified.sender;
         if !db::run(&state.pool, move |conn| Ok(repo::client_allowed(conn, &sender)?)).await? {

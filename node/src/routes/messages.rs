@@ -40,6 +40,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         (status = 403, description = "unknown_sender (allowlist policy)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "duplicate: another message under a used (sender, nonce)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited (see Retry-After; only with --rate-limit-per-ip or --rate-limit-per-sender)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_message, wrong_node, stale_timestamp", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -68,6 +69,12 @@ pub async fn post_message(
 }
 
 async fn ingest(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    if let Some(peer) = req.peer_addr() {
+        state.limits.check_ip(peer.ip()).map_err(|l| Rejection::RateLimited {
+            what: "client address",
+            retry_after_secs: l.retry_after_secs,
+        })?;
+    }
     let body = read_body(req, payload, state.max_body_bytes).await?;
     let stored = ingest::ingest(state, &body).await?;
     Ok(if stored.resent {
