@@ -132,7 +132,47 @@ impl NodeClient {
     /// A client for the node at `base` (e.g. `http://127.0.0.1:8080`), with
     /// a per-request timeout and up to `connections` concurrent connections.
     pub fn new(base: &str, timeout: Duration, connections: usize) -> Self {
-        let connector = awc::Connector::new().limit(connections.max(1));
+        Self::build(base, timeout, connections, None)
+    }
+
+    /// Like [`NodeClient::new`], and for `https://` also trusting the CA
+    /// certificates of `ca_pem` (PEM) beside the public web roots.
+    pub fn with_ca(base: &str, timeout: Duration, connections: usize, ca_pem: &[u8]) -> Result<Self, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            let cert = cert.map_err(|e| format!("not a PEM certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("not a usable CA certificate: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("holds no PEM certificate".into());
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self::build(base, timeout, connections, Some(std::sync::Arc::new(tls))))
+    }
+
+    fn build(
+        base: &str,
+        timeout: Duration,
+        connections: usize,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Self {
+        let mut connector = awc::Connector::new().limit(connections.max(1));
+        if let Some(tls) = tls {
+            connector = connector.rustls_0_23(tls);
+        }
         let http = awc::Client::builder()
             .connector(connector)
             .timeout(timeout)

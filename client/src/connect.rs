@@ -61,13 +61,23 @@ pub fn retry_policy(global: &Global) -> crate::api::RetryPolicy {
 }
 
 /// A client for `--node` with up to `connections` concurrent connections.
-pub fn client(global: &Global, connections: usize) -> NodeClient {
-    NodeClient::new(&global.node, global.timeout, connections)
+pub fn client(global: &Global, connections: usize) -> anyhow::Result<NodeClient> {
+    if !(global.node.starts_with("http://") || global.node.starts_with("https://")) {
+        bail!("--node {:?} must start with http:// or https://", global.node);
+    }
+    match &global.ca_cert {
+        None => Ok(NodeClient::new(&global.node, global.timeout, connections)),
+        Some(file) => {
+            let pem = std::fs::read(file).with_context(|| format!("reading --ca-cert {}", file.display()))?;
+            NodeClient::with_ca(&global.node, global.timeout, connections, &pem)
+                .map_err(|e| anyhow::anyhow!("--ca-cert {}: {e}", file.display()))
+        }
+    }
 }
 
 /// Contacts the node and checks its keys.
 pub async fn connect(global: &Global, connections: usize) -> anyhow::Result<Node> {
-    let client = client(global, connections);
+    let client = client(global, connections)?;
     let info = client.node_info().await.map_err(|e| match e {
         ApiError::Unreachable { .. } => {
             anyhow::anyhow!("{e} (is the node running? its URL is set with --node or SEALCHAIN_NODE)")

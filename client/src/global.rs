@@ -49,6 +49,10 @@ pub struct Global {
     #[arg(long, global = true, env = "SEALCHAIN_RETRIES", default_value_t = 5, value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retries: u32,
+    /// Trust this PEM CA certificate for an https:// node, beside the public
+    /// web roots (a node with a private or self-signed certificate).
+    #[arg(long, global = true, env = "SEALCHAIN_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Give up on a request after this long (e.g. 500ms, 30s, 2m).
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,

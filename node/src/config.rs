@@ -148,6 +148,12 @@ pub struct ServeArgs {
     /// many); more are answered 429 with Retry-After. 0: no limit.
     #[arg(long, env = "SEALCHAIN_RATE_LIMIT_PER_SENDER", value_name = "N", default_value_t = 0)]
     pub rate_limit_per_sender: u32,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "SEALCHAIN_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SEALCHAIN_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SEALCHAIN_WORKERS")]
     pub workers: Option<usize>,
@@ -213,6 +219,8 @@ pub struct Config {
     pub rate_limit_per_ip: u32,
     /// Messages a second per sender (0: no limit).
     pub rate_limit_per_sender: u32,
+    /// Certificate chain and key files of the HTTPS listener.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// HTTP workers.
     pub workers: usize,
 }
@@ -261,6 +269,7 @@ impl ServeArgs {
             checkpoint_interval: Duration::from_secs_f64(self.checkpoint_interval),
             rate_limit_per_ip: self.rate_limit_per_ip,
             rate_limit_per_sender: self.rate_limit_per_sender,
+            tls: self.tls_cert.zip(self.tls_key),
             workers: self
                 .workers
                 .filter(|w| *w > 0)

@@ -45,6 +45,12 @@ impl Application {
     /// the writer and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::metrics::describe();
+        // First, so a bad certificate fails the start before anything else.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|(cert, key)| crate::tls::server_config(cert, key))
+            .transpose()?;
         let (keys, created) = NodeKeys::load_or_create(&config.keys_dir)?;
         if created {
             tracing::info!(keys_dir = %config.keys_dir.display(), "created new node keys");
@@ -132,10 +138,14 @@ impl Application {
                 .configure(crate::routes::config)
         })
         .workers(config.workers)
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-        .listen(listener)?
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        }
         .run();
-        tracing::info!(address = %config.listen, port, "listening");
+        tracing::info!(address = %config.listen, port, scheme, "listening");
         Ok(Self {
             port,
             server,

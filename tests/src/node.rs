@@ -19,6 +19,8 @@ pub struct NodeOptions {
     pub args: Vec<String>,
     /// Use this key directory instead of a fresh one (restarts, two nodes).
     pub keys_dir: Option<PathBuf>,
+    /// Serve HTTPS with this certificate, trusted by the test's client.
+    pub tls_cert: Option<PathBuf>,
 }
 
 impl NodeOptions {
@@ -27,6 +29,13 @@ impl NodeOptions {
         self.args.push(flag.to_owned());
         self.args.push(value.to_string());
         self
+    }
+
+    /// Serves HTTPS with a PEM certificate and key; the test's client
+    /// trusts the certificate as its CA.
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.tls_cert = Some(cert.to_owned());
+        self.arg("--tls-cert", cert.display()).arg("--tls-key", key.display())
     }
 
     /// Uses an existing key directory.
@@ -61,7 +70,7 @@ impl TestNode {
 
     /// Starts a node, returning start-up errors (wrong block size, keys).
     pub async fn try_spawn(db: &TestDb, options: NodeOptions) -> anyhow::Result<Self> {
-        let (keys_dir, owned) = match options.keys_dir {
+        let (keys_dir, owned) = match options.keys_dir.clone() {
             Some(dir) => (dir, None),
             None => {
                 let dir = tempfile::tempdir()?;
@@ -80,13 +89,18 @@ impl TestNode {
             "--db-pool-size".into(),
             "4".into(),
         ];
-        args.extend(options.args);
+        args.extend(options.args.iter().cloned());
         let config = Config::from_args(args)?;
         let app = Application::build(config).await?;
-        let base = format!("http://127.0.0.1:{}", app.port());
+        let scheme = if options.tls_cert.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://127.0.0.1:{}", app.port());
         let handle = app.handle();
         let task = actix_rt::spawn(app.run_until_stopped());
-        let client = NodeClient::new(&base, Duration::from_secs(30), 64);
+        let client = match &options.tls_cert {
+            Some(cert) => NodeClient::with_ca(&base, Duration::from_secs(30), 64, &std::fs::read(cert)?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => NodeClient::new(&base, Duration::from_secs(30), 64),
+        };
         let info = client.node_info().await?;
         Ok(Self {
             base,
