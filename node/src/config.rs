@@ -148,6 +148,12 @@ pub struct ServeArgs {
     /// many); more are answered 429 with Retry-After. 0: no limit.
     #[arg(long, env = "SEALCHAIN_RATE_LIMIT_PER_SENDER", value_name = "N", default_value_t = 0)]
     pub rate_limit_per_sender: u32,
+    /// Seconds a client gets to send a request's head, and then its whole
+    /// body: a slow or stalled client is answered 408 and disconnected, so
+    /// trickling bytes cannot hold the node's resources.
+    #[arg(long, env = "SEALCHAIN_CLIENT_TIMEOUT", value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub client_timeout: u64,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "SEALCHAIN_TLS_CERT", value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -219,6 +225,8 @@ pub struct Config {
     pub rate_limit_per_ip: u32,
     /// Messages a second per sender (0: no limit).
     pub rate_limit_per_sender: u32,
+    /// Deadline of a request's head, and of its body.
+    pub client_timeout: Duration,
     /// Certificate chain and key files of the HTTPS listener.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// HTTP workers.
@@ -270,6 +278,7 @@ impl ServeArgs {
             rate_limit_per_ip: self.rate_limit_per_ip,
             rate_limit_per_sender: self.rate_limit_per_sender,
             tls: self.tls_cert.zip(self.tls_key),
+            client_timeout: Duration::from_secs(self.client_timeout),
             workers: self
                 .workers
                 .filter(|w| *w > 0)

@@ -31,6 +31,12 @@ pub enum ApiError {
     /// 503: the store cannot answer now.
     #[error("{0}")]
     Unavailable(String),
+    /// 408: the body did not arrive in time.
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout {
+        /// The deadline.
+        secs: u64,
+    },
     /// 404.
     #[error("{0}")]
     NotFound(String),
@@ -71,6 +77,7 @@ impl ApiError {
                 Rejection::Unavailable(_) => "unavailable",
             },
             Self::Unavailable(_) => "unavailable",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::NotFound(_) => "not_found",
             Self::NotSealed { .. } => "not_sealed",
             Self::BadRequest(_) => "bad_request",
@@ -111,6 +118,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotSealed { .. } => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

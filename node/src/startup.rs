@@ -126,6 +126,7 @@ impl Application {
             max_skew: config.max_skew,
             max_message_bytes: config.max_message_bytes,
             max_body_bytes: config.max_body_bytes,
+            client_timeout: config.client_timeout,
             client_policy: config.client_policy,
             admin_token: config.admin_token.clone(),
             log: log_key,
@@ -138,6 +139,9 @@ impl Application {
                 .configure(crate::routes::config)
         })
         .workers(config.workers)
+        .client_request_timeout(config.client_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(Duration::from_secs(5))
         .shutdown_timeout(SHUTDOWN_GRACE_SECS);
         let scheme = if tls.is_some() { "https" } else { "http" };
         let server = match tls {

@@ -33,6 +33,8 @@ pub struct AppState {
     pub max_message_bytes: usize,
     /// Limit on request bodies.
     pub max_body_bytes: usize,
+    /// Deadline of a request body.
+    pub client_timeout: Duration,
     /// Who may send.
     pub client_policy: ClientPolicy,
     /// Admin API token.

@@ -36,6 +36,10 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024;
 pub const MAX_TOPIC_LEN: usize = 64;
 /// The only message version.
 pub const MESSAGE_VERSION: u64 = 1;
+/// Deepest nesting of arrays and objects `body` may have: what common JSON
+/// parsers (serde_json's default among them) read without special setup,
+/// so every auditor can parse every stored message.
+pub const MAX_BODY_DEPTH: usize = 128;
 
 const MEMBERS: [&str; 7] = ["v", "sender", "node", "nonce", "ts", "topic", "body"];
 
@@ -209,6 +213,38 @@ fn check_surrogates(text: &str) -> Result<(), MessageError> {
     Ok(())
 }
 
+/// Refuses a `body` nested deeper than [`MAX_BODY_DEPTH`]; counted without
+/// recursion, so no depth can exhaust the stack. `text` is valid JSON.
+fn check_depth(text: &str) -> Result<(), MessageError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_BODY_DEPTH {
+                    return Err(invalid(
+                        "body",
+                        format!("nests arrays and objects deeper than {MAX_BODY_DEPTH}"),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn hex_member<const N: usize>(member: &'static str, raw: &RawValue) -> Result<[u8; N], MessageError> {
     literal(member, raw)?;
     let s: String = serde_json::from_str(raw.get()).map_err(|_| invalid(member, "must be a string"))?;
@@ -284,6 +320,7 @@ impl Message {
         check_topic(&topic_text)?;
         let topic = topic_text;
         let body = body?;
+        check_depth(body.get())?;
         check_surrogates(body.get())?;
         let body = body.to_owned();
 
@@ -497,6 +534,29 @@ mod tests {
         assert!(err.to_string().contains("literally"), "{err}");
         // The unescaped spelling of each is fine.
         parse(&g).unwrap();
+    }
+
+    #[test]
+    fn body_depth_is_limited_without_recursion() {
+        let with_body = |body: &str| good().replacen(r#"{"reading":21.5,"unit":"C"}"#, body, 1);
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        parse(&with_body(&nested(MAX_BODY_DEPTH))).unwrap();
+        let err = parse(&with_body(&nested(MAX_BODY_DEPTH + 1))).map(drop).unwrap_err();
+        assert_eq!(err.member(), Some("body"), "{err}");
+        // Brackets inside strings do not count; objects do.
+        parse(&with_body(&format!("\"{}\"", "[".repeat(1000)))).unwrap();
+        parse(&with_body(&format!("[\"\\\"[[[\",{}]", nested(MAX_BODY_DEPTH - 1)))).unwrap();
+        let objects = format!(
+            "{}1{}",
+            r#"{"a":"#.repeat(MAX_BODY_DEPTH + 1),
+            "}".repeat(MAX_BODY_DEPTH + 1)
+        );
+        assert!(parse(&with_body(&objects)).is_err());
+        // Far deeper than any stack: refused, not crashed.
+        let huge = Message::parse(with_body(&nested(100_000)).as_bytes(), usize::MAX)
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(huge.member(), Some("body"));
     }
 
     #[test]

@@ -114,16 +114,33 @@ fn half_a_tls_configuration_or_an_unreadable_file_is_refused_at_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert"));
     // Missing or swapped files: one clear line, before the database.
     let missing = dir.path().join("missing.crt");
-    let out = node(&["--tls-cert", missing.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let out = node(&[
+        "--tls-cert",
+        missing.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("reading the TLS certificate") && err.contains("missing.crt"), "{err}");
+    assert!(
+        err.contains("reading the TLS certificate") && err.contains("missing.crt"),
+        "{err}"
+    );
     let out = node(&["--tls-cert", key.to_str().unwrap(), "--tls-key", cert.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("node.crt") || err.contains("node.key"), "{err}");
     let (_, other_key) = certificate(dir.path(), "other");
-    let out = node(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", other_key.to_str().unwrap()]);
+    let out = node(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        other_key.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not fit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

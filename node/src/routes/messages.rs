@@ -39,6 +39,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         (status = 401, description = "invalid_signature", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "unknown_sender (allowlist policy)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "duplicate: another message under a used (sender, nonce)", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "request_timeout: the body did not arrive within --client-timeout", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited (see Retry-After; only with --rate-limit-per-ip or --rate-limit-per-sender)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_message, wrong_node, stale_timestamp", body = Problem, content_type = "application/problem+json"),
@@ -75,7 +76,12 @@ async fn ingest(state: &AppState, req: &HttpRequest, payload: web::Payload) -> R
             retry_after_secs: l.retry_after_secs,
         })?;
     }
-    let body = read_body(req, payload, state.max_body_bytes).await?;
+    let deadline = state.client_timeout;
+    let body = tokio::time::timeout(deadline, read_body(req, payload, state.max_body_bytes))
+        .await
+        .map_err(|_| ApiError::RequestTimeout {
+            secs: deadline.as_secs(),
+        })??;
     let stored = ingest::ingest(state, &body).await?;
     Ok(if stored.resent {
         HttpResponse::Ok().json(stored.receipt)
