@@ -207,7 +207,7 @@ async fn a_chunked_body_over_the_limit_and_deeply_nested_json_are_refused_cleanl
     assert!(answer.contains("payload_too_large"), "{answer}");
 
     // 30,000 nested arrays in body, sealed and signed: refused as invalid
-    // (deeper than 128), no stack overflow, the node serves on.
+    // (deeper than 100), no stack overflow, the node serves on.
     let info = node.client.node_info().await.unwrap();
     let deep = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
     let key = seal::identity();
@@ -224,6 +224,6 @@ async fn a_chunked_body_over_the_limit_and_deeply_nested_json_are_refused_cleanl
         (Some(422), Some("invalid_message")),
         "{err}"
     );
-    assert!(err.to_string().contains("deeper than 128"), "{err}");
+    assert!(err.to_string().contains("deeper than 100"), "{err}");
     served_meanwhile(&node).await;
 }
