@@ -42,7 +42,7 @@ const POLL_BLOCKS: Duration = Duration::from_millis(1000);
 /// blocks sealed so far (hidden when stderr is not a terminal). At the end a
 /// summary gives sent, accepted, rejected by code, latency p50/p99/max and
 /// the blocks sealed during the run. The exit status is non-zero if any
-/// message was rejected or any receipt failed its check. Ctrl-C stops
+/// message was rejected or any receipt failed its check. Ctrl-C or SIGTERM stops
 /// sending early and still prints the summary.
 ///
 /// Durations are a number and a unit: 250ms, 1s, 1.5s, 2m.
@@ -163,7 +163,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let mut redraw = interval(REDRAW);
     let mut last_poll = Instant::now();
     let mut blocks_now = blocks_before;
-    let ctrl_c = actix_rt::signal::ctrl_c();
+    let ctrl_c = stop_requested();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
@@ -380,5 +380,24 @@ impl Client {
                 s.rejected.add(code);
             }
         }
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what `docker stop` and
+/// `docker compose` send), so the run stops early and prints its summary.
+async fn stop_requested() {
+    use actix_rt::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = actix_rt::signal::ctrl_c() => {}
+        () = terminated => {}
     }
 }
