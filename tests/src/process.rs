@@ -27,7 +27,8 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     let path = assert_cmd::cargo::cargo_bin(name);
     assert!(
         path.exists(),
-        "{} is not built; run the tests with `cargo test --workspace` (or `cargo build --bins` first)",
+        "{} is not built: run the tests with `cargo test --workspace`, or run `cargo build --bins` before \
+         `cargo test -p sealchain-tests ...`",
         path.display()
     );
     path
