@@ -128,6 +128,22 @@ async fn metrics_health_and_unknown_routes() {
     assert_eq!(status, 200);
     assert!(content_type.starts_with("text/plain"));
     let text = String::from_utf8(body).unwrap();
+    // The values (this test binary's only messages are the ones above).
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("/metrics has no {name}:\n{text}"))
+    };
+    assert_eq!(value("sealchain_messages_accepted_total"), 2.0);
+    assert_eq!(value("sealchain_blocks_sealed_total"), 1.0);
+    assert_eq!(
+        value("sealchain_messages_rejected_total{code=\"malformed_envelope\"}"),
+        1.0
+    );
+    assert_eq!(value("sealchain_writer_alive"), 1.0);
+    assert_eq!(value("sealchain_writer_consecutive_failures"), 0.0);
+    assert!(value("sealchain_checkpoint_tree_size") >= 0.0);
     for needle in [
         "sealchain_messages_accepted_total",
         "sealchain_messages_rejected_total{code=\"malformed_envelope\"}",
