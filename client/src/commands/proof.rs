@@ -57,8 +57,8 @@ pub struct Args {
     #[arg(required_unless_present = "verify", conflicts_with = "verify")]
     pub seq: Option<u64>,
     /// Write the message's proof in the log to FILE as a C2SP tlog-proof
-    /// bundle (conventionally FILE.tlog-proof) instead of printing its
-    /// block proof.
+    /// bundle (by convention named *.tlog-proof) instead of printing its
+    /// block proof; waits up to --timeout for a checkpoint that covers it.
     #[arg(long, value_name = "FILE", requires = "seq")]
     pub out: Option<PathBuf>,
     /// Check the tlog-proof bundle in FILE offline (needs --vkey).
