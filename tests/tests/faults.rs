@@ -438,11 +438,14 @@ async fn the_first_message_after_a_database_restart_is_accepted() {
 }
 
 /// Promise 7: with the queue full, the node answers 503 before opening the
-/// envelope: a body that would fail decryption gets 503, not 400.
+/// envelope: a body that would fail decryption gets 503, not 400. (A node
+/// process of its own, so the queue depth it reports is its own.)
 #[actix_rt::test]
 async fn a_full_queue_is_refused_before_the_envelope_is_opened() {
     let db = TestDb::new();
-    let node = TestNode::spawn(&db, NodeOptions::default().arg("--queue-capacity", 1)).await;
+    let keys = tempfile::tempdir().unwrap();
+    let node = NodeProcess::spawn(&db, &keys.path().join("keys"), &["--queue-capacity", "1"]);
+    let info = node.client.node_info().await.unwrap();
     let key = seal::identity();
     let garbage = serde_json::json!({"enc": "11".repeat(32), "ct": "AAAAAAAAAAAAAAAAAAAAAA=="})
         .to_string()
@@ -455,10 +458,12 @@ async fn a_full_queue_is_refused_before_the_envelope_is_opened() {
     );
 
     // The writer takes message A and waits on the lock; B fills the queue.
+    // Nothing else is posted meanwhile: a probe would take the one place in
+    // the queue for a moment and could turn B away.
     let lock = LockHolder::chain_state(&db);
     let (a, b) = (
-        seal::envelope(&key, &node.info, "t", serde_json::json!("a")),
-        seal::envelope(&key, &node.info, "t", serde_json::json!("b")),
+        seal::envelope(&key, &info, "t", serde_json::json!("a")),
+        seal::envelope(&key, &info, "t", serde_json::json!("b")),
     );
     let base = node.base.clone();
     let sent_a = actix_rt::spawn(async move { post(&base, &a).await });
@@ -468,20 +473,20 @@ async fn a_full_queue_is_refused_before_the_envelope_is_opened() {
     .await;
     let base = node.base.clone();
     let sent_b = actix_rt::spawn(async move { post(&base, &b).await });
-    wait_until("the queue is full", Duration::from_secs(20), || async {
-        let (status, retry, body) = request("POST", &url, Some(garbage.clone())).await;
-        if status == 503 {
-            assert_eq!(retry.as_deref(), Some("1"));
-            assert!(body.contains("queue full"), "{body}");
-        }
-        status == 503
+    let metrics_url = format!("{}/metrics", node.base);
+    wait_until("B waits in the queue", Duration::from_secs(20), || async {
+        let (_, _, text) = request("GET", &metrics_url, None).await;
+        metric(&text, "sealchain_ingest_queue_depth") == Some(1.0)
     })
     .await;
+    let (status, retry, body) = request("POST", &url, Some(garbage.clone())).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("queue full"), "{body}");
     lock.release();
     assert_eq!(sent_a.await.unwrap().0, 202);
     assert_eq!(sent_b.await.unwrap().0, 202);
     assert_eq!(request("POST", &url, Some(garbage)).await.0, 400, "room again");
-    node.stop().await;
 }
 
 /// Promise 1, client side: `sealchain send` meets a 503 (its commit is

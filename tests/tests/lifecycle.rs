@@ -138,6 +138,12 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     assert_eq!(stored as u64, last.seq + 1);
 }
 
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 /// Holds the chain state row lock from another session until released.
 fn hold_chain_state(url: &str) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (release, released) = std::sync::mpsc::channel::<()>();
@@ -318,19 +324,40 @@ async fn a_full_queue_answers_503_at_once() {
     let (release, holder) = hold_chain_state(&db.url);
 
     let results = Rc::new(RefCell::new(Vec::new()));
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (client, info, results) = (node.client.clone(), node.info.clone(), results.clone());
-            actix_rt::spawn(async move {
-                let key = seal::identity();
-                let started = Instant::now();
-                let result = send_one(&client, &info, &key).await;
-                results.borrow_mut().push((started.elapsed(), result));
-            })
+    let send = |results: &Rc<RefCell<Vec<_>>>| {
+        let (client, info, results) = (node.client.clone(), node.info.clone(), results.clone());
+        actix_rt::spawn(async move {
+            let key = seal::identity();
+            let started = Instant::now();
+            let result = send_one(&client, &info, &key).await;
+            results.borrow_mut().push((started.elapsed(), result));
         })
-        .collect();
-    // One message is in the writer, two fill the queue: the other seven
-    // are answered at once, while the writer is still blocked.
+    };
+    // The first message goes alone, so it is the one the writer holds:
+    // nine sent at once could otherwise fill the queue before the writer
+    // took any of them.
+    let mut tasks = vec![send(&results)];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut conn = db.connect();
+    loop {
+        let waiting: i64 = diesel::RunQueryDsl::get_result::<Count>(
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query ILIKE '%chain_state%'",
+            ),
+            &mut conn,
+        )
+        .unwrap()
+        .n;
+        if waiting > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the writer never waited on the lock");
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    tasks.extend((0..9).map(|_| send(&results)));
+    // One message is in the writer, two of the nine fill the queue: the
+    // other seven are answered at once, while the writer is still blocked.
     let deadline = Instant::now() + Duration::from_secs(30);
     while results.borrow().len() < 7 {
         assert!(Instant::now() < deadline, "only {} answered", results.borrow().len());
