@@ -138,31 +138,6 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     assert_eq!(stored as u64, last.seq + 1);
 }
 
-/// Holds the chain state row lock from another session until released.
-fn hold_chain_state(url: &str) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
-    let url = url.to_owned();
-    let holder = std::thread::spawn(move || {
-        let mut conn = diesel::PgConnection::establish(&url).unwrap();
-        conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT * FROM chain_state FOR UPDATE"), conn)?;
-            locked.send(()).unwrap();
-            released.recv().unwrap();
-            Ok(())
-        })
-        .unwrap();
-    });
-    is_locked.recv().unwrap();
-    (release, holder)
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 /// SIGTERM with requests in flight: they are held behind a lock the writer
 /// waits on, the signal arrives, the lock goes; every request in flight is
 /// answered with its receipt, the node exits 0, and what is stored is
@@ -176,7 +151,7 @@ async fn sigterm_answers_everything_in_flight_and_exits_zero() {
     let before = send_one(&node.client, &info, &seal::identity()).await.unwrap();
     assert_eq!(before.seq, 0);
 
-    let (release, holder) = hold_chain_state(&db.url);
+    let lock = db.lock_chain_state();
     const IN_FLIGHT: usize = 6;
     let answers = Rc::new(RefCell::new(Vec::new()));
     let tasks: Vec<_> = (0..IN_FLIGHT)
@@ -192,7 +167,7 @@ async fn sigterm_answers_everything_in_flight_and_exits_zero() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, _, body) = sealchain_tests::get_raw(&node.base, "/metrics").await;
-        let depth = metric(&String::from_utf8_lossy(&body), "sealchain_ingest_queue_depth");
+        let depth = sealchain_tests::metric(&String::from_utf8_lossy(&body), "sealchain_ingest_queue_depth");
         if depth == Some((IN_FLIGHT - 1) as f64) {
             break;
         }
@@ -214,8 +189,7 @@ async fn sigterm_answers_everything_in_flight_and_exits_zero() {
         assert!(Instant::now() < deadline, "the node kept accepting after SIGTERM");
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    lock.release();
     for t in tasks {
         t.await.unwrap();
     }
@@ -315,7 +289,7 @@ async fn a_full_queue_answers_503_at_once() {
     .await;
 
     // Hold the chain-state row lock from outside: the writer blocks on it.
-    let (release, holder) = hold_chain_state(&db.url);
+    let lock = db.lock_chain_state();
 
     let results = Rc::new(RefCell::new(Vec::new()));
     let tasks: Vec<_> = (0..10)
@@ -345,8 +319,7 @@ async fn a_full_queue_answers_503_at_once() {
             assert!(err.to_string().contains("queue full"), "{err}");
         }
     }
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    lock.release();
     for t in tasks {
         t.await.unwrap();
     }
