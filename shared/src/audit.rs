@@ -42,6 +42,17 @@ pub enum AuditError {
         /// Block index.
         index: u64,
     },
+    /// The block's fields hash to its `hash` under another index: the block
+    /// was moved from that position (rows swapped or renumbered).
+    #[error(
+        "block {index}: holds block {holds} (its fields hash to its hash under index {holds}): blocks were moved or swapped"
+    )]
+    Moved {
+        /// The position it was found at.
+        index: u64,
+        /// The index its fields belong to.
+        holds: u64,
+    },
     /// The node's signature over `hash` does not verify.
     #[error("block {index}: node signature does not verify")]
     BlockSignature {
@@ -195,7 +206,16 @@ pub fn verify_block_header(
         return Err(AuditError::WrongSigner { index });
     }
     if block.header().hash() != block.hash.0 {
-        return Err(AuditError::HeaderHash { index });
+        // A block moved to another position still hashes under its own
+        // index, which its first_seq gives away.
+        let holds = block.first_seq / u64::from(block_size.max(1));
+        let mut own = block.header();
+        own.index = holds;
+        return Err(if holds != index && own.hash() == block.hash.0 {
+            AuditError::Moved { index, holds }
+        } else {
+            AuditError::HeaderHash { index }
+        });
     }
     if !verify_block_signature(node_key, &block.hash.0, &Signature::from_bytes(&block.signature.0)) {
         return Err(AuditError::BlockSignature { index });

@@ -135,3 +135,43 @@ pub fn forget_log(db: &TestDb) {
     db.execute("DELETE FROM checkpoints");
     db.execute("UPDATE chain_state SET tree_size = 0, compact_range = '\\x'");
 }
+
+/// Inserts `signed` as a message row at `seq`, as someone writing to the
+/// database behind the node's back would (received now).
+pub fn insert_message(db: &TestDb, seq: i64, signed: &sealchain_shared::message::SignedMessage) {
+    let parsed = sealchain_shared::message::Message::parse(&signed.message_bytes, usize::MAX).expect("well formed");
+    diesel::sql_query(
+        "INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind::<BigInt, _>(seq)
+    .bind::<Bytea, _>(parsed.sender.to_vec())
+    .bind::<Bytea, _>(parsed.nonce.to_vec())
+    .bind::<Bytea, _>(signed.signature.to_vec())
+    .bind::<Bytea, _>(signed.message_bytes.clone())
+    .bind::<Bytea, _>(signed.leaf_hash().to_vec())
+    .bind::<BigInt, _>(sealchain_shared::now_ms())
+    .execute(&mut db.connect())
+    .expect("insert a message row");
+}
+
+/// Renumbers every message from seq `from` on by `by` (positive or
+/// negative), in two steps so that no two rows share a seq on the way.
+pub fn shift_messages(db: &TestDb, from: i64, by: i64) {
+    const PARK: i64 = 1 << 40;
+    db.execute(&format!("UPDATE messages SET seq = seq + {PARK} WHERE seq >= {from}"));
+    db.execute(&format!(
+        "UPDATE messages SET seq = seq - {PARK} + {by} WHERE seq >= {}",
+        from + PARK
+    ));
+}
+
+/// Exchanges the positions of blocks `a` and `b` (in three steps: the
+/// index is the primary key), which is the same as exchanging every other
+/// column of their rows.
+pub fn swap_blocks(db: &TestDb, a: i64, b: i64) {
+    const PARK: i64 = 1 << 40;
+    db.execute(&format!("UPDATE blocks SET idx = {PARK} WHERE idx = {a}"));
+    db.execute(&format!("UPDATE blocks SET idx = {a} WHERE idx = {b}"));
+    db.execute(&format!("UPDATE blocks SET idx = {b} WHERE idx = {PARK}"));
+}

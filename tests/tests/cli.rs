@@ -718,3 +718,82 @@ async fn verify_catches_a_replayed_message_naming_both_seqs() {
     assert!(err.contains("message 12"), "a copy of 13 at 12 is a replay too: {err}");
     node.stop().await;
 }
+
+/// Rows deleted, moved or added behind the node's back (and not resealed):
+/// `verify` fails naming the block and what is wrong with it. A middle
+/// block deleted; two blocks' rows swapped; an extra message row inside a
+/// sealed block's range (later rows renumbered to make room, or sharing a
+/// seq once the primary key is dropped) or right after it, at the first
+/// seq of the next block. Each restored, the chain verifies again.
+#[actix_rt::test]
+async fn verify_names_a_missing_block_swapped_blocks_and_an_extra_message() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 10)).await;
+    let cli = Cli::new(&node);
+    fill(&node, 45).await; // blocks 0..=3, 5 messages open
+    let verify = ["verify", "--no-checkpoint"];
+    let intact = "chain ok: blocks 0..=3 (4 blocks, 40 messages)";
+    assert!(cli.ok(&verify).await.contains(intact));
+
+    // A deleted middle block.
+    db.execute("CREATE TABLE deleted_block AS SELECT * FROM blocks WHERE idx = 1");
+    assert_eq!(db.execute("DELETE FROM blocks WHERE idx = 1"), 1);
+    cli.fails(
+        &verify,
+        "block 1 is missing: the node counts 4 sealed blocks but answers 404 not_found",
+    )
+    .await;
+    db.execute("INSERT INTO blocks SELECT * FROM deleted_block");
+    db.execute("DROP TABLE deleted_block");
+    assert!(cli.ok(&verify).await.contains(intact));
+
+    // Two blocks exchange their rows.
+    tamper::swap_blocks(&db, 1, 2);
+    let err = cli
+        .fails(
+            &verify,
+            "block 1: holds block 2 (its fields hash to its hash under index 2)",
+        )
+        .await;
+    assert!(
+        err.contains("moved or swapped") && err.contains("blocks 0..=0 verified before it"),
+        "{err}"
+    );
+    tamper::swap_blocks(&db, 1, 2);
+    assert!(cli.ok(&verify).await.contains(intact));
+
+    // An extra message, validly signed by a client, slipped into block 1
+    // at seq 15 (the rows after it renumbered), then right after block 1
+    // (seq 20, the first of block 2).
+    let extra = seal::signed(&seal::identity(), &node.info, "t", serde_json::json!("extra"));
+    for (seq, needle) in [
+        (
+            15,
+            "block 1: merkle_root does not match its messages (blocks 0..=0 verified before it)",
+        ),
+        (
+            20,
+            "block 2: merkle_root does not match its messages (blocks 0..=1 verified before it)",
+        ),
+    ] {
+        tamper::shift_messages(&db, seq, 1);
+        tamper::insert_message(&db, seq, &extra);
+        cli.fails(&verify, needle).await;
+        assert_eq!(db.execute(&format!("DELETE FROM messages WHERE seq = {seq}")), 1);
+        tamper::shift_messages(&db, seq + 1, -1);
+        assert!(cli.ok(&verify).await.contains(intact));
+    }
+    // The same message as a second row at seq 15, once the primary key
+    // that forbids it is dropped.
+    db.execute("ALTER TABLE messages DROP CONSTRAINT messages_pkey");
+    tamper::insert_message(&db, 15, &extra);
+    cli.fails(&verify, "block 1: lists 11 messages, header says 10").await;
+    let extra_leaf = hex::encode(extra.leaf_hash());
+    assert_eq!(
+        db.execute(&format!("DELETE FROM messages WHERE leaf_hash = '\\x{extra_leaf}'")),
+        1
+    );
+    db.execute("ALTER TABLE messages ADD PRIMARY KEY (seq)");
+    assert!(cli.ok(&verify).await.contains(intact));
+    node.stop().await;
+}

@@ -366,7 +366,13 @@ async fn audit_chain(
     let mut blocks = stream::iter(from..count)
         .map(|i| {
             let client = client.clone();
-            async move { client.block(i).await.with_context(|| format!("fetching block {i}")) }
+            async move {
+                client.block(i).await.map_err(|e| match e.status() {
+                    // The node counts it as sealed but cannot produce it.
+                    Some(404) => anyhow!("block {i} is missing: the node counts {count} sealed blocks but answers {e}"),
+                    _ => anyhow::Error::new(e).context(format!("fetching block {i}")),
+                })
+            }
         })
         .buffered(FETCH_AHEAD);
     let mut expected = from;
