@@ -18,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod chain;
+pub mod cli;
 pub mod db;
 pub mod forge;
 pub mod node;

@@ -10,126 +10,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::SystemTime;
+use std::path::Path;
 
-use assert_cmd::assert::OutputAssertExt;
-use predicates::prelude::*;
 use sealchain_shared::api::{NodeInfo, Receipt};
 use sealchain_shared::{VerifyingKey, audit};
+use sealchain_tests::cli::{Cli, fill, flip};
 use sealchain_tests::{NodeOptions, TestDb, TestNode, seal, tamper};
 use serde_json::Value;
 
-/// The `sealchain` binary, checked to be newer than every file of the
-/// client's sources.
-fn binary() -> PathBuf {
-    let bin = sealchain_tests::process::binary("sealchain");
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap();
-    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../client");
-    let newest = newest_mtime(&client.join("src")).max(newest_mtime(&client.join("Cargo.toml")));
-    assert!(
-        built >= newest,
-        "{} is older than client/src: run `cargo build -p sealchain-client` first",
-        bin.display()
-    );
-    bin
-}
-
-fn newest_mtime(path: &Path) -> SystemTime {
-    let meta = std::fs::metadata(path).unwrap();
-    if !meta.is_dir() {
-        return meta.modified().unwrap();
-    }
-    std::fs::read_dir(path)
-        .unwrap()
-        .map(|e| newest_mtime(&e.unwrap().path()))
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-/// A working directory (keys, pin file, receipts) and the node to talk to.
-struct Cli {
-    dir: tempfile::TempDir,
-    node: String,
-}
-
-impl Cli {
-    fn new(node: &TestNode) -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            node: node.base.clone(),
-        }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    /// Runs `sealchain --node <node> ARGS` (unless ARGS name another
-    /// `--node`) on a blocking thread, so the node (on this test's runtime)
-    /// keeps serving.
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = assert_cmd::Command::new(binary());
-        cmd.current_dir(self.dir.path())
-            .env_remove("SEALCHAIN_NODE")
-            .env_remove("SEALCHAIN_NODE_KEY")
-            .env_remove("SEALCHAIN_PIN_FILE")
-            .env_remove("SEALCHAIN_CHECKPOINT")
-            .env("SEALCHAIN_DATA_DIR", self.path("data"));
-        if !args.contains(&"--node") {
-            cmd.arg("--node").arg(&self.node);
-        }
-        cmd.args(args);
-        actix_rt::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
-    /// Runs and expects success; returns stdout.
-    async fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args).await;
-        let text = String::from_utf8(output.stdout.clone()).unwrap();
-        output.assert().success();
-        text
-    }
-
-    /// Runs with `--json` and expects success; returns the parsed stdout.
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all).await).unwrap()
-    }
-
-    /// Runs and expects the failure users should see: exit status 1 and
-    /// one `error: ` line on stderr containing `needle`, no panic.
-    async fn fails(&self, args: &[&str], needle: &str) -> String {
-        let output = self.run(args).await;
-        let err = String::from_utf8(output.stderr.clone()).unwrap();
-        output
-            .assert()
-            .code(1)
-            .stderr(predicate::str::starts_with("error: "))
-            .stderr(predicate::str::contains(needle))
-            .stderr(predicate::str::contains("panicked").not());
-        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-        err
-    }
-}
-
 fn node_key(info: &NodeInfo) -> VerifyingKey {
     VerifyingKey::from_bytes(&info.signing_key.0).unwrap()
-}
-
-/// Sends `n` messages with the library; returns their receipts.
-async fn fill(node: &TestNode, n: usize) -> Vec<Receipt> {
-    let key = seal::identity();
-    let mut receipts = Vec::with_capacity(n);
-    for i in 0..n {
-        let envelope = seal::envelope(&key, &node.info, "sensors/temp", serde_json::json!({ "i": i }));
-        receipts.push(node.client.submit(&envelope).await.unwrap());
-    }
-    receipts
 }
 
 fn write_receipts(path: &Path, receipts: &[Receipt]) {
@@ -138,14 +28,6 @@ fn write_receipts(path: &Path, receipts: &[Receipt]) {
         .map(|r| serde_json::to_string(r).unwrap() + "\n")
         .collect();
     std::fs::write(path, lines).unwrap();
-}
-
-/// Flips the lowest bit of one byte of a bytea column.
-fn flip(db: &TestDb, table: &str, column: &str, row: &str, byte: usize) {
-    let changed = db.execute(&format!(
-        "UPDATE {table} SET {column} = set_byte({column}, {byte}, get_byte({column}, {byte}) # 1) WHERE {row}"
-    ));
-    assert_eq!(changed, 1, "{table}.{column} {row}");
 }
 
 #[actix_rt::test]
@@ -575,7 +457,12 @@ async fn a_node_with_other_keys_than_the_pin_is_refused() {
         .to_owned();
     assert_eq!(
         line,
-        format!("{} {key_a} {} 100", a.base, a.info.encryption_key.to_hex())
+        format!(
+            "{} {key_a} {} 100 {}",
+            a.base,
+            a.info.encryption_key.to_hex(),
+            a.info.origin
+        )
     );
     assert_eq!(cli.json(&["node-info"]).await["pin"]["status"], "matched");
     cli.ok(&["keygen", "--out", "keys"]).await;
@@ -602,6 +489,9 @@ async fn a_node_with_other_keys_than_the_pin_is_refused() {
         &["blocks", "count"],
         &["verify"],
         &["proof", "0"],
+        &["proof", "0", "--out", "0.tlog-proof"],
+        &["checkpoint"],
+        &["monitor", "--once"],
         &["bench", "--messages", "1"],
     ] {
         let err = cli
