@@ -16,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod chain;
+pub mod cluster;
 pub mod db;
 pub mod node;
 pub mod process;
