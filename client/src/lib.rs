@@ -16,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod duration;
+pub mod floor;
 pub mod global;
 pub mod output;
 pub mod pin;
