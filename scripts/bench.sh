@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The node's performance in one run (docs/performance.md):
 #
-#     scripts/bench.sh                 # 250,000 envelopes replayed by wrk, then sealchain bench
+#     scripts/bench.sh                 # 150,000 envelopes replayed by wrk, then sealchain bench
 #     BENCH_MESSAGES=100000 BENCH_SECONDS=10 scripts/bench.sh
+#     BENCH_NODE_BIN=/path/to/old/sealchain-node BENCH_SKIP_BUILD=1 scripts/bench.sh
 #
 # 1. builds the release binaries and starts a local PostgreSQL
 #    (scripts/test-postgres.sh);
@@ -27,8 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MESSAGES="${BENCH_MESSAGES:-250000}"
-SECONDS_MAX="${BENCH_SECONDS:-60}"
+MESSAGES="${BENCH_MESSAGES:-150000}"
+SECONDS_MAX="${BENCH_SECONDS:-600}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 THREADS="${BENCH_WRK_THREADS:-2}"
 CLIENTS="${BENCH_CLIENTS:-100}"
@@ -41,15 +42,21 @@ if ! command -v wrk >/dev/null 2>&1; then
     say "installing wrk"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
 fi
-say "building release binaries"
-cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
-NODE_BIN="$PWD/target/release/sealchain-node"
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    say "building release binaries"
+    cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+fi
+# BENCH_NODE_BIN measures another node binary (an older build, say) with
+# the same tools.
+NODE_BIN="${BENCH_NODE_BIN:-$PWD/target/release/sealchain-node}"
 CLI_BIN="$PWD/target/release/sealchain"
 eval "$(scripts/test-postgres.sh)"
 ADMIN_URL="$TEST_DATABASE_URL"
 BASE_URL="${ADMIN_URL%/*}"
 
-WORK="$(mktemp -d)"
+# BENCH_WORK keeps the run's files (the wrk outputs, the JSON of each run).
+WORK="${BENCH_WORK:-$(mktemp -d)}"
+mkdir -p "$WORK"
 NODE_PID=""
 DATABASES=()
 cleanup() {
@@ -57,7 +64,7 @@ cleanup() {
     for db in "${DATABASES[@]}"; do
         psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
-    rm -rf "$WORK"
+    [ -n "${BENCH_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -75,6 +82,16 @@ cpu_ticks() {
         total=$((total + ${12} + ${13}))
     done
     echo "$total"
+}
+
+# stime alone, in clock ticks, of one pid.
+sys_ticks() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+    stat="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo "${13}"
 }
 
 # Postgres processes: the backends of database $1, and the server's shared
@@ -118,18 +135,36 @@ stored() { psql -At "$BASE_URL/$1" -c "SELECT next_seq FROM chain_state"; }
 # load DB LABEL: replays the envelopes with wrk and prints one JSON line.
 load() {
     local db="$1" label="$2"
-    local pg shared before_seq node0 pg0 sh0 t0 node1 pg1 sh1 t1 after_seq
+    local pg shared before_seq node0 nsys0 pg0 sh0 t0 node1 nsys1 pg1 sh1 t1 after_seq
     pg="$(pg_pids "$db" | tr '\n' ' ')"
     shared="$(pg_shared_pids | tr '\n' ' ')"
     before_seq="$(stored "$db")"
     # shellcheck disable=SC2086
-    { node0="$(cpu_ticks "$NODE_PID")"; pg0="$(cpu_ticks $pg)"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
+    { nsys0="$(sys_ticks "$NODE_PID")"; node0="$(cpu_ticks "$NODE_PID")"; pg0="$(cpu_ticks $pg)"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
+    # wrk runs for its whole -d even when every thread has stopped, so it
+    # runs in the background and is stopped (SIGINT: it prints its report)
+    # once every envelope is stored, or when the count stops moving.
     SEALCHAIN_ENVELOPES="$WORK/envelopes.jsonl" SEALCHAIN_WRK_THREADS="$THREADS" \
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${SECONDS_MAX}s" --latency --timeout 10s \
-        -s scripts/wrk-replay.lua "$NODE_URL/v1/messages" >"$WORK/wrk-$label.txt"
+        -s scripts/wrk-replay.lua "$NODE_URL/v1/messages" >"$WORK/wrk-$label.txt" &
+    local wrk_pid=$! last=-1 now still=0
+    while kill -0 "$wrk_pid" 2>/dev/null; do
+        sleep 0.5
+        now="$(stored "$db")"
+        [ "$now" -ge $((before_seq + MESSAGES)) ] && break
+        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
+        [ "$still" -ge 20 ] && break
+        last="$now"
+    done
+    kill -INT "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_pid" || true
     # shellcheck disable=SC2086
-    { t1="$(date +%s.%N)"; node1="$(cpu_ticks "$NODE_PID")"; pg1="$(cpu_ticks $pg)"; sh1="$(cpu_ticks $shared)"; }
+    { t1="$(date +%s.%N)"; node1="$(cpu_ticks "$NODE_PID")"; nsys1="$(sys_ticks "$NODE_PID")"; pg1="$(cpu_ticks $pg)"; sh1="$(cpu_ticks $shared)"; }
     after_seq="$(stored "$db")"
+    # The ingest's own duration: first to last receive time of the run.
+    local span_ms
+    span_ms="$(psql -At "$BASE_URL/$db" -c "SELECT max(received_at) - min(received_at) FROM messages \
+        WHERE seq >= $before_seq")"
     local rss
     rss="$(awk '/VmRSS/ {print $2}' "/proc/$NODE_PID/status")"
     python3 - "$WORK/wrk-$label.txt" <<EOF
@@ -144,12 +179,11 @@ errors = 0
 for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
     m = re.search(pattern, text)
     if m: errors += sum(int(g) for g in m.groups())
-elapsed = re.search(r"requests in ([\d.]+)(ms|s|m)", text)
-secs = float(elapsed.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[elapsed.group(2)]
+secs = max(${span_ms:-0}, 1) / 1000
 print(json.dumps({
     "label": "$label", "accepted": $after_seq - $before_seq, "seconds": secs,
     "p50_ms": latency(50), "p99_ms": latency(99), "errors": errors,
-    "node_cpu_s": ($node1 - $node0) / $TICK, "pg_cpu_s": ($pg1 - $pg0) / $TICK,
+    "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": ($pg1 - $pg0) / $TICK,
     "pg_shared_cpu_s": ($sh1 - $sh0) / $TICK, "wall_s": $t1 - $t0, "node_rss_kb": $rss,
 }))
 EOF
@@ -204,11 +238,12 @@ for label in ("open", "allowlist"):
     node_us = r["node_cpu_s"] * 1e6 / n
     pg_us = r["pg_cpu_s"] * 1e6 / n
     shared_us = r["pg_shared_cpu_s"] * 1e6 / n
-    node_cores = r["node_cpu_s"] / r["wall_s"]
-    print(f"\n[{label}] wrk replay, {r['accepted']} accepted in {r['seconds']:.2f} s: {rate:.0f} messages/s, "
+    node_cores = r["node_cpu_s"] / r["seconds"]
+    print(f"\n[{label}] wrk replay, {r['accepted']} accepted in {r['seconds']:.2f} s (first to last receive time): {rate:.0f} messages/s, "
           f"errors {r['errors']}, latency p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
-    print(f"  node CPU      {node_us:.1f} µs per accepted message = {node_us / f:.2f} × floor "
-          f"({node_cores:.2f} cores busy on average, RSS {r['node_rss_kb'] / 1024:.0f} MB)")
+    sys_us = r.get("node_sys_s", 0) * 1e6 / n
+    print(f"  node CPU      {node_us:.1f} µs per accepted message = {node_us / f:.2f} × floor, of which "
+          f"{sys_us:.1f} µs in the kernel ({node_cores:.2f} cores busy on average, RSS {r['node_rss_kb'] / 1024:.0f} MB)")
     print(f"  Postgres CPU  {pg_us:.1f} µs per message = {pg_us / f:.2f} × floor in the bench database's backends; "
           f"+ {shared_us:.1f} µs ({shared_us / f:.2f} × floor) in the server's shared processes")
     print(f"  floor bound   {cores * 1e6 / f:.0f} messages/s on {cores} cores; {node_cores * 1e6 / f:.0f} on the "

@@ -26,7 +26,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Seed(args)) => {
-            telemetry::init(LogFormat::Text);
+            // Warnings only: a line per sealed block would be 100,000 lines
+            // for ten million messages.
+            telemetry::init_with_default(LogFormat::Text, "warn");
             let config = args.into_config()?;
             let bar = indicatif::ProgressBar::new(config.messages);
             if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {

@@ -157,7 +157,7 @@ impl Application {
         });
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(state.clone())
                 .configure(crate::routes::config)
         })

@@ -72,11 +72,16 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A temporary directory the `postgres` user owns, for a data directory.
-    fn directory() -> (tempfile::TempDir, PathBuf) {
+    /// A cluster not made yet: a temporary directory the `postgres` user
+    /// owns for its data directory, and a free port.
+    fn unmade() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let _ = Command::new("chown").args(["-R", "postgres"]).arg(dir.path()).status();
-        (dir, pg_bin())
+        Self {
+            dir,
+            bin: pg_bin(),
+            port: free_port(),
+        }
     }
 
     /// The data directory.
@@ -86,12 +91,7 @@ impl Cluster {
 
     /// A fresh cluster (`initdb`, trust authentication), not started.
     pub fn init() -> Self {
-        let (dir, bin) = Self::directory();
-        let cluster = Self {
-            dir,
-            bin,
-            port: free_port(),
-        };
+        let cluster = Self::unmade();
         let init = pg(
             &cluster.bin.join("initdb"),
             &["-D", &cluster.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
@@ -134,12 +134,7 @@ impl Cluster {
     /// replication entry in `pg_hba.conf` for 127.0.0.1 and a role with
     /// REPLICATION (`scripts/test-postgres.sh` sets both up).
     pub fn replica_of(primary_url: &str) -> Self {
-        let (dir, bin) = Self::directory();
-        let replica = Self {
-            dir,
-            bin,
-            port: free_port(),
-        };
+        let replica = Self::unmade();
         let backup = pg(
             &replica.bin.join("pg_basebackup"),
             &[
