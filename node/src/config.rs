@@ -38,8 +38,7 @@ pub enum Command {
         #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
         keys_dir: PathBuf,
     },
-    /// Build a long chain of signed messages quickly (benchmarks): see
-    /// `sealchain-node seed --help`.
+    // Its help is `SeedArgs`'s documentation.
     Seed(crate::seed::SeedArgs),
 }
 

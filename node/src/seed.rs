@@ -23,15 +23,16 @@ use crate::ingest::validate::Verified;
 use crate::ingest::writer::{self, Outcome};
 use crate::keys::NodeKeys;
 
-/// `sealchain-node seed`: add --messages signed messages to the chain at
-/// --database-url, as fast as Postgres takes them.
+/// Add --messages signed messages to the chain at --database-url as fast
+/// as Postgres takes them (long chains for benchmarks).
 ///
 /// The messages are signed by --clients fresh client keys on every core
 /// and committed through the writer's own transaction in batches of
 /// --batch, so the chain, its log (tile hashes, compact range) and its
 /// blocks are exactly what a running node builds; only the envelopes,
 /// HTTP and receipts are skipped. Run it with no node serving the same
-/// database. The database and the node keys are created if missing.
+/// database. The chain and the node keys are created if missing (the
+/// database itself must exist).
 #[derive(Debug, Clone, clap::Args)]
 pub struct SeedArgs {
     /// Postgres URL of the chain to extend.
