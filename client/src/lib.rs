@@ -17,6 +17,7 @@ pub mod commands;
 pub mod connect;
 pub mod duration;
 pub mod files;
+pub mod floor;
 pub mod global;
 pub mod log_memory;
 pub mod output;

@@ -50,6 +50,13 @@ fn server() -> &'static Server {
     })
 }
 
+/// The URL of the test server's administration database (for tools such
+/// as `pg_basebackup` that connect to the server itself).
+pub fn server_url() -> String {
+    let server = server();
+    server.url(&server.admin_db)
+}
+
 /// Splits `postgres://user:pw@host:port/db?params` at the database name.
 fn from_url(url: &str) -> Server {
     let (without_query, _) = url.split_once('?').unwrap_or((url, ""));

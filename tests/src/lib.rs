@@ -19,6 +19,7 @@
 
 pub mod chain;
 pub mod cli;
+pub mod cluster;
 pub mod db;
 pub mod forge;
 pub mod node;

@@ -517,10 +517,11 @@ async fn send_retries_a_503_and_ends_with_the_original_receipt() {
 
     let lock = LockHolder::chain_state(&db);
     let mut cmd = Command::new(binary("sealchain"));
-    cmd.args([
-        "--json", "--no-pin", "--node", &node.base, "send", "--topic", "t", "--body", "1", "--key",
-    ])
-    .arg(&client_key);
+    cmd.env("SEALCHAIN_DATA_DIR", dir.path().join("data"))
+        .args([
+            "--json", "--no-pin", "--node", &node.base, "send", "--topic", "t", "--body", "1", "--key",
+        ])
+        .arg(&client_key);
     let send = actix_rt::task::spawn_blocking(move || cmd.output().unwrap());
     // Release the lock once the node has answered 503 at least once.
     wait_until("the node answered 503", Duration::from_secs(30), || async {
@@ -543,20 +544,21 @@ async fn send_retries_a_503_and_ends_with_the_original_receipt() {
     // With --retries 0 the same situation is a clear failure.
     let lock = LockHolder::chain_state(&db);
     let mut cmd = Command::new(binary("sealchain"));
-    cmd.args([
-        "--no-pin",
-        "--retries",
-        "0",
-        "--node",
-        &node.base,
-        "send",
-        "--topic",
-        "t",
-        "--body",
-        "2",
-        "--key",
-    ])
-    .arg(&client_key);
+    cmd.env("SEALCHAIN_DATA_DIR", dir.path().join("data"))
+        .args([
+            "--no-pin",
+            "--retries",
+            "0",
+            "--node",
+            &node.base,
+            "send",
+            "--topic",
+            "t",
+            "--body",
+            "2",
+            "--key",
+        ])
+        .arg(&client_key);
     let out = actix_rt::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();

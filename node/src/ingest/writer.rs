@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, PooledConnection};
 use sealchain_shared::block::BlockHeader;
 use sealchain_shared::{Hash, SigningKey, merkle, now_ms};
 use tokio::sync::{mpsc, oneshot};
@@ -39,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::validate::Verified;
 use crate::db::models::{BlockRow, MessageRow};
 use crate::db::repo::StoredMessage;
-use crate::db::{DbPool, StoreError, repo};
+use crate::db::{DbPool, PooledConn, StoreError, repo};
 use crate::log;
 use crate::metrics as m;
 
@@ -259,10 +258,9 @@ pub const APPLICATION_NAME: &str = "sealchain-writer";
 
 struct Writer {
     pool: DbPool,
-    /// Kept between batches (a pool checkout tests the connection with a
-    /// round trip); dropped after a failed transaction, which may mean the
-    /// connection is broken.
-    conn: Option<PooledConnection<ConnectionManager<PgConnection>>>,
+    /// Kept between batches; dropped after a failed transaction, which may
+    /// mean the connection is broken.
+    conn: Option<PooledConn>,
     key: SigningKey,
     block_size: u32,
     health: Arc<WriterHealth>,
@@ -432,10 +430,13 @@ impl Writer {
     }
 }
 
+/// Why a batch was not written.
 #[derive(Debug, thiserror::Error)]
-enum WriteError {
+pub enum WriteError {
+    /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stored chain is inconsistent.
     #[error("the stored chain is inconsistent: {0}")]
     Corrupt(String),
 }
@@ -539,9 +540,11 @@ pub fn blocks_to_seal(block_count: i64, next_seq: i64, block_size: u32) -> Range
     block_count..full.max(block_count)
 }
 
-/// The transaction body. Returns each message's outcome and how many
-/// blocks were sealed.
-fn write_batch(
+/// The transaction body (the caller runs it in a transaction). Returns
+/// each message's outcome and how many blocks were sealed. Also the body of
+/// `sealchain-node seed`, so a seeded chain is built exactly as a node
+/// builds one.
+pub fn write_batch(
     conn: &mut PgConnection,
     key: &SigningKey,
     block_size: u32,

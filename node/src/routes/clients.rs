@@ -95,6 +95,7 @@ pub async fn add_client(
         )),
     })
     .await?;
+    state.allowlist.changed(new.client_id.0, true);
     tracing::info!(client_id = %new.client_id, created, "client registered");
     let entry = entry.to_entry().map_err(ApiError::Internal)?;
     Ok(if created {
@@ -142,6 +143,7 @@ pub async fn remove_client(
         parse_hash(&key).map_err(|_| ApiError::BadRequest("client key must be 64 lowercase hex characters".into()))?;
     let removed = db::run(&state.pool, move |conn| Ok(repo::remove_client(conn, &key)?)).await?;
     if removed {
+        state.allowlist.changed(key, false);
         tracing::info!(client_id = %hex::encode(key), "client removed");
         Ok(HttpResponse::NoContent().finish())
     } else {

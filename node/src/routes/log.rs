@@ -76,19 +76,25 @@ async fn serve_tile(state: web::Data<AppState>, tail: String) -> Result<HttpResp
         TileId::parse(&tail).ok_or_else(|| ApiError::BadRequest(format!("tile/{tail} is not a tlog-tiles path")))?;
     let wanted = id.width.map_or(TILE_WIDTH, u64::from);
     let missing = || ApiError::NotFound(format!("{} is beyond the tree", id.path()));
-    let body = db::run(&state.pool, move |conn| {
-        let size = u64::try_from(repo::chain_state(conn)?.tree_size).unwrap_or_default();
-        let available = tlog::tile_width(id.level, id.index, size);
-        // A partial tile of width W exists from the moment the tree has W
-        // hashes in that tile (also once it is full: its first W).
-        if available < wanted {
-            return Ok(None);
-        }
-        let start = id.index * TILE_WIDTH;
-        read_tile(conn, id.level, start, wanted).map(Some)
-    })
-    .await?
-    .ok_or_else(missing)?;
+    let body = state
+        .reads
+        .run(
+            move |conn| {
+                let size = u64::try_from(repo::chain_state(conn)?.tree_size).unwrap_or_default();
+                let available = tlog::tile_width(id.level, id.index, size);
+                // A partial tile of width W exists from the moment the tree has W
+                // hashes in that tile (also once it is full: its first W).
+                if available < wanted {
+                    return Ok(None);
+                }
+                let start = id.index * TILE_WIDTH;
+                read_tile(conn, id.level, start, wanted).map(Some)
+            },
+            // A tile beyond a replica's tree may be its lag.
+            |body, _| body.is_some(),
+        )
+        .await?
+        .ok_or_else(missing)?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/octet-stream"))
         .insert_header((CACHE_CONTROL, if id.width.is_none() { IMMUTABLE } else { SHORT_LIVED }))

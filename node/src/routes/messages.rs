@@ -13,7 +13,7 @@ use sealchain_shared::{Hash, merkle};
 
 use super::{db_index, require_json};
 use crate::convert::fixed;
-use crate::db::{self, repo};
+use crate::db::repo;
 use crate::error::ApiError;
 use crate::ingest::{self, Rejection};
 use crate::metrics as m;
@@ -132,15 +132,22 @@ pub async fn get_message(state: web::Data<AppState>, seq: web::Path<u64>) -> Res
     let key = db_index(seq, "message with seq")?;
     let block_index = seq / u64::from(block_size);
     let block_key = db_index(block_index, "block")?;
-    let found = db::run(&state.pool, move |conn| {
-        let Some(row) = repo::message(conn, key)? else {
-            return Ok(None);
-        };
-        let sealed = repo::block_exists(conn, block_key)?;
-        Ok(Some((row, sealed)))
-    })
-    .await?;
+    let found = state
+        .reads
+        .run(
+            move |conn| {
+                let Some(row) = repo::message(conn, key)? else {
+                    return Ok(None);
+                };
+                let sealed = repo::block_exists(conn, block_key)?;
+                Ok(Some((row, sealed)))
+            },
+            // A replica may not have replayed the message or its block yet.
+            |found, known| matches!(found, Some((_, sealed)) if *sealed || block_index >= known.blocks),
+        )
+        .await?;
     let (row, sealed) = found.ok_or_else(|| ApiError::NotFound(format!("no message with seq {seq}")))?;
+    state.reads.saw_messages(seq + 1);
     let m = row.to_block_message().map_err(ApiError::Internal)?;
     Ok(HttpResponse::Ok().json(MessageRecord {
         seq: m.seq,
@@ -168,17 +175,23 @@ pub async fn get_proof(state: web::Data<AppState>, seq: web::Path<u64>) -> Resul
     let key = db_index(seq, "message with seq")?;
     let block_index = seq / u64::from(state.block_size);
     let block_key = db_index(block_index, "block")?;
-    let found = db::run(&state.pool, move |conn| {
-        let Some(message) = repo::message(conn, key)? else {
-            return Ok(None);
-        };
-        let Some(block) = repo::block(conn, block_key)? else {
-            return Ok(Some((message, None)));
-        };
-        let leaves = repo::leaf_hashes(conn, block.first_seq, i64::from(block.message_count))?;
-        Ok(Some((message, Some((block, leaves)))))
-    })
-    .await?;
+    let found = state
+        .reads
+        .run(
+            move |conn| {
+                let Some(message) = repo::message(conn, key)? else {
+                    return Ok(None);
+                };
+                let Some(block) = repo::block(conn, block_key)? else {
+                    return Ok(Some((message, None)));
+                };
+                let leaves = repo::leaf_hashes(conn, block.first_seq, i64::from(block.message_count))?;
+                Ok(Some((message, Some((block, leaves)))))
+            },
+            // Missing or not sealed on a replica may be its lag.
+            |found, _| matches!(found, Some((_, Some(_)))),
+        )
+        .await?;
     let (message, sealed) = found.ok_or_else(|| ApiError::NotFound(format!("no message with seq {seq}")))?;
     let (block, leaves) = sealed.ok_or(ApiError::NotSealed { seq, block_index })?;
     let summary = block.to_summary().map_err(ApiError::Internal)?;
