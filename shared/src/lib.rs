@@ -15,6 +15,10 @@
 //! | [`block`] | §6 Blocks | header bytes, block hash and block signature |
 //! | [`api`] | §7 REST API | the JSON objects the node serves |
 //! | [`audit`] | §8 What an auditor checks | `verify_block`, `verify_receipt`, `verify_inclusion` |
+//! | [`note`], [`tlog`] | §9 The log (C2SP signed-note, tlog-checkpoint, tlog-tiles) | checkpoints, compact ranges, tiles, consistency proofs |
+//! | [`cosignature`] | §10 Witnesses (C2SP tlog-cosignature) | Ed25519 `cosignature/v1`: key IDs, signing, verifying |
+//! | [`witness_protocol`] | §10 (C2SP tlog-witness) | the `add-checkpoint` request and answer texts |
+//! | [`policy`] | §10 (C2SP tlog-policy) | witness policies and the quorum check of a checkpoint |
 //!
 //! The normative text is `PROTOCOL.md`; the decisions this implementation
 //! took where that text is silent are in the repository's `docs/protocol.md`.
@@ -24,6 +28,7 @@
 pub mod api;
 pub mod audit;
 pub mod block;
+pub mod cosignature;
 pub mod envelope;
 pub mod hexbytes;
 pub mod hpke;
@@ -31,9 +36,11 @@ pub mod keys;
 pub mod merkle;
 pub mod message;
 pub mod note;
+pub mod policy;
 pub mod receipt;
 mod time;
 pub mod tlog;
+pub mod witness_protocol;
 
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 pub use time::now_ms;
