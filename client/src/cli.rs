@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, blocks, keygen, node_info, nodes, proof, send, simulate, verify};
+use crate::commands::{bench, blocks, keygen, node_info, nodes, proof, send, simulate, verify, witness};
 pub use crate::global::Global;
 
 /// sealchain: send signed, sealed messages to a sealchain node, query its
@@ -61,4 +61,6 @@ pub enum Command {
     Bench(bench::Args),
     #[command(subcommand)]
     Nodes(nodes::NodesCommand),
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
