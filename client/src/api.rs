@@ -355,6 +355,17 @@ impl NodeClient {
         self.get(path).await
     }
 
+    /// `GET` of a text resource (e.g. `/checkpoint`): its bytes on 200,
+    /// the problem of an error answer.
+    pub async fn get_text(&self, path: &str) -> Result<Vec<u8>, ApiError> {
+        let (status, retry, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
+        if status == StatusCode::OK {
+            return Ok(bytes);
+        }
+        Self::decode::<serde_json::Value>(status, retry, &bytes)
+            .and_then(|_| Err(ApiError::BadResponse(format!("expected 200 OK, got {status}"))))
+    }
+
     /// `POST /v1/clients` (admin).
     pub async fn add_client(&self, token: &str, client_id: [u8; 32]) -> Result<ClientEntry, ApiError> {
         let body = serde_json::to_vec(&NewClient {

@@ -27,3 +27,4 @@ pub mod receipts;
 pub mod sealing;
 pub mod stats;
 pub mod witness;
+pub mod witnessed;

@@ -43,4 +43,17 @@ pub struct AppState {
     pub log: NoteVerifier,
     /// Rate limits of the ingest path.
     pub limits: std::sync::Arc<RateLimits>,
+    /// The witnesses, when the node has any (PROTOCOL §10).
+    pub witnesses: Option<Witnesses>,
+}
+
+/// What the handlers know of the witnesses.
+#[derive(Debug)]
+pub struct Witnesses {
+    /// What each one last did.
+    pub statuses: crate::witnessing::Statuses,
+    /// Their verifier keys, in configuration order.
+    pub vkeys: Vec<String>,
+    /// How many must cosign.
+    pub quorum: usize,
 }
