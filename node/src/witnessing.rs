@@ -217,8 +217,8 @@ impl Witnessing {
             .name("witnessing".into())
             .spawn(move || {
                 let system = actix_web::rt::System::new();
-                let _ = tx.send(actix_web::rt::System::current());
                 system.block_on(async move {
+                    let _ = tx.send(actix_web::rt::System::current());
                     let ctx = Rc::new(Shared {
                         pool,
                         vkeys: config.vkeys(),
@@ -227,13 +227,12 @@ impl Witnessing {
                         log,
                         statuses,
                     });
-                    let tasks: Vec<_> = (0..ctx.config.witnesses.len())
-                        .map(|i| actix_web::rt::spawn(follow(ctx.clone(), i, checkpoints.clone())))
-                        .collect();
-                    for task in tasks {
-                        let _ = task.await;
+                    for i in 0..ctx.config.witnesses.len() {
+                        actix_web::rt::spawn(follow(ctx.clone(), i, checkpoints.clone()));
                     }
                 });
+                // Drives the tasks until `stop`.
+                let _ = system.run();
             })
             .context("starting the witnessing thread")?;
         let system = rx.recv().context("the witnessing thread did not start")?;
@@ -338,7 +337,9 @@ async fn follow(ctx: Rc<Shared>, i: usize, mut checkpoints: watch::Receiver<Opti
         .disable_redirects()
         .finish();
     let vkey = ctx.vkeys[i].clone();
-    let mut known: Option<u64> =
+    // The newest size the node holds this witness's cosignature for, and
+    // the size the witness holds as far as the node knows (what `old` says).
+    let mut done: Option<u64> =
         match blocking(&ctx.pool, move |conn| Ok(repo::witness_cosigned_size(conn, &vkey)?)).await {
             Ok(size) => size.and_then(|s| u64::try_from(s).ok()),
             Err(e) => {
@@ -346,14 +347,15 @@ async fn follow(ctx: Rc<Shared>, i: usize, mut checkpoints: watch::Receiver<Opti
                 None
             }
         };
-    if let Some(size) = known {
+    let mut holds = done;
+    if let Some(size) = done {
         status_mut(&ctx, i, |s| s.cosigned_size = Some(size));
         metrics::gauge!(m::WITNESS_COSIGNED_SIZE, &label).set(size as f64);
     }
     let mut failures: u32 = 0;
     loop {
         let newest = checkpoints.borrow_and_update().clone();
-        let due = newest.filter(|cp| known.is_none_or(|k| k < cp.size));
+        let due = newest.filter(|cp| done.is_none_or(|d| d < cp.size) && holds.is_none_or(|h| h <= cp.size));
         let Some(cp) = due else {
             if checkpoints.changed().await.is_err() {
                 return;
@@ -361,7 +363,7 @@ async fn follow(ctx: Rc<Shared>, i: usize, mut checkpoints: watch::Receiver<Opti
             continue;
         };
         let started = Instant::now();
-        let result = push(&ctx, i, &http, &cp, known.unwrap_or(0)).await;
+        let result = push(&ctx, i, &http, &cp, holds.unwrap_or(0)).await;
         let latency = started.elapsed();
         metrics::histogram!(m::WITNESS_SECONDS, &label).record(latency.as_secs_f64());
         let outcome = match &result {
@@ -371,7 +373,7 @@ async fn follow(ctx: Rc<Shared>, i: usize, mut checkpoints: watch::Receiver<Opti
         metrics::counter!(m::WITNESS_REQUESTS, "witness" => spec.name.clone(), "outcome" => outcome).increment(1);
         match result {
             Ok(size) => {
-                known = Some(size);
+                (done, holds) = (Some(size), Some(size));
                 failures = 0;
                 metrics::gauge!(m::WITNESS_COSIGNED_SIZE, &label).set(size as f64);
                 status_mut(&ctx, i, |s| {
@@ -385,10 +387,10 @@ async fn follow(ctx: Rc<Shared>, i: usize, mut checkpoints: watch::Receiver<Opti
             }
             Err(e) => {
                 failures += 1;
-                if let PushError::Ahead(size) = e {
-                    // Another process (or history) got further; only a
-                    // larger checkpoint can be proven to it.
-                    known = Some(size);
+                if let PushError::Ahead(size) | PushError::OtherRoot(size) = e {
+                    // Another process (or history) got that far; only a
+                    // checkpoint at least that large can be proven to it.
+                    holds = Some(size);
                 }
                 let error = e.to_string();
                 status_mut(&ctx, i, |s| {

@@ -164,27 +164,31 @@ struct Info {
 struct LogInfo {
     origin: String,
     cosigned_size: Option<u64>,
+    /// Refused requests with a valid log signature (evidence).
+    refusals: u64,
 }
 
 async fn info(witness: web::Data<Witness>) -> HttpResponse {
     let w = witness.clone();
-    let sizes = match web::block(move || w.store().all()).await {
-        Ok(Ok(sizes)) => sizes,
-        _ => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the witness cannot read its state\n".into(),
-            );
-        }
+    let logs = web::block(move || {
+        w.origins()
+            .into_iter()
+            .map(|origin| {
+                Ok(LogInfo {
+                    origin: origin.to_owned(),
+                    cosigned_size: w.latest(origin)?.map(|s| s.size),
+                    refusals: w.refusals(origin)?,
+                })
+            })
+            .collect::<Result<Vec<_>, super::store::StoreError>>()
+    })
+    .await;
+    let Ok(Ok(logs)) = logs else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the witness cannot read its state\n".into(),
+        );
     };
-    let logs = witness
-        .origins()
-        .into_iter()
-        .map(|origin| LogInfo {
-            origin: origin.to_owned(),
-            cosigned_size: sizes.iter().find(|(o, _)| o == origin).map(|(_, s)| *s),
-        })
-        .collect();
     HttpResponse::Ok().json(Info {
         name: witness.cosigner().verifier().name().to_owned(),
         verifier_key: witness.cosigner().verifier().to_vkey(),

@@ -128,29 +128,9 @@ impl Store {
         sqlite_error(&self.path, source)
     }
 
-    fn corrupt(&self, why: impl Into<String>) -> StoreError {
-        corrupt(&self.path, why)
-    }
-
     /// The state of `origin`, `None` if the witness never cosigned for it.
     pub fn get(&self, origin: &str) -> Result<Option<LogState>, StoreError> {
         read(&self.conn, &self.path, origin)
-    }
-
-    /// Every log the witness has cosigned for, by origin.
-    pub fn all(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT origin, size FROM logs ORDER BY origin")
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(|e| self.sqlite(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.sqlite(e))?;
-        rows.into_iter()
-            .map(|(o, s)| Ok((o, u64::try_from(s).map_err(|_| self.corrupt("a negative size"))?)))
-            .collect()
     }
 
     /// How many refusals are on record for `origin`.
@@ -298,7 +278,6 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.get("log").unwrap(), Some(state(3)));
         assert_eq!(store.refusals("log").unwrap(), 1);
-        assert_eq!(store.all().unwrap(), [("log".to_owned(), 3)]);
     }
 
     /// Two connections (as two processes would have) race from the same old
