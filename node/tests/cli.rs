@@ -31,6 +31,11 @@ fn help_names_every_option_and_its_environment_variable() {
         "--db-connect-timeout",
         "SEALCHAIN_DB_CONNECT_TIMEOUT",
         "--ingest-timeout",
+        "--witness <NAME=VKEY@URL>",
+        "SEALCHAIN_WITNESSES",
+        "--witness-quorum",
+        "SEALCHAIN_WITNESS_QUORUM",
+        "--witness-timeout",
         "keygen",
     ] {
         assert!(help.contains(needle), "--help does not mention {needle}");
@@ -117,6 +122,57 @@ fn unservable_limits_are_refused_before_anything_starts() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!keys.exists(), "nothing was created");
+    }
+}
+
+#[test]
+fn nonsensical_witness_settings_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let vkey = |seed: u8| {
+        sealchain_shared::cosignature::CosignatureVerifier::new(
+            "w.example/w",
+            sealchain_shared::SigningKey::from_bytes(&[seed; 32]).verifying_key(),
+        )
+        .unwrap()
+        .to_vkey()
+    };
+    let a = format!("a={}@http://127.0.0.1:7380", vkey(1));
+    let b = format!("b={}@http://127.0.0.1:7381", vkey(2));
+    let same_name = format!("a={}@http://127.0.0.1:7381", vkey(2));
+    let same_key = format!("b={}@http://127.0.0.1:7381", vkey(1));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--witness", &a, "--witness", &b, "--witness-quorum", "3"],
+            "between 1 and the number of witnesses (2)",
+        ),
+        (vec!["--witness", &a, "--witness-quorum", "0"], "between 1"),
+        (vec!["--witness-quorum", "1"], "needs witnesses"),
+        (
+            vec!["--witness", &a, "--witness", &same_name],
+            "the name a is given twice",
+        ),
+        (
+            vec!["--witness", &a, "--witness", &same_key],
+            "a and b have the same key",
+        ),
+        (vec!["--witness", "a=not-a-key@http://x"], "malformed verifier key"),
+        (vec!["--witness", "a=w+00000000+AQ==@ftp://x"], "http:// or https://"),
+    ];
+    for (args, needle) in cases {
+        let out = node()
+            .args(&args)
+            .arg("--database-url")
+            .arg("postgres://nobody@127.0.0.1:1/none")
+            .arg("--keys-dir")
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(!keys.exists(), "nothing was created");
     }
 }
