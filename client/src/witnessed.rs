@@ -122,12 +122,12 @@ impl WitnessReport {
     pub fn describe(&self) -> String {
         let names: Vec<&str> = self.cosigned_by.iter().map(|(n, _)| n.as_str()).collect();
         format!(
-            "witnessed ok: checkpoint of size {} (root {}) cosigned by {} (quorum {} of {})",
+            "witnessed ok: checkpoint of size {} (root {}) cosigned by {} (policy {}: {})",
             self.tree_size,
             self.root,
             names.join(", "),
-            self.quorum,
-            self.policy.display()
+            self.policy.display(),
+            self.quorum
         )
     }
 }

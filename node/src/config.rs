@@ -38,6 +38,18 @@ pub enum Command {
         #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
         keys_dir: PathBuf,
     },
+    /// Print the log's checkpoint verifier key (origin+keyid+base64 key),
+    /// which witnesses are configured with (`sealchain witness serve --log
+    /// ORIGIN=VKEY`), from the keys in --keys-dir; nothing is created.
+    VerifierKey {
+        /// Directory of the node's key files.
+        #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
+        keys_dir: PathBuf,
+        /// The log's origin (default: sealchain.local/ and the first 16 hex
+        /// digits of the signing key), as given to the node.
+        #[arg(long, env = "SEALCHAIN_ORIGIN")]
+        origin: Option<String>,
+    },
 }
 
 /// How log lines are written.
