@@ -178,7 +178,7 @@ pub struct ServeArgs {
     /// A witness to send every checkpoint to (C2SP tlog-witness): a name of
     /// your choice, the witness's verifier key (name+keyid+base64, type
     /// 0x04; `sealchain witness vkey` prints it) and its URL, e.g.
-    /// w1=witness.example/w1+1a2b3c4d+BKn…@https://witness.example. Repeat
+    /// `w1=witness.example/w1+1a2b3c4d+BKn…@https://witness.example`. Repeat
     /// for each witness; in the environment, separate them with spaces.
     /// GET /checkpoint then serves the newest checkpoint that
     /// --witness-quorum of them cosigned.

@@ -130,19 +130,41 @@ fn unservable_limits_are_refused_before_anything_starts() {
 fn verifier_key_prints_the_log_key_of_the_keys_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
-    let out = node().arg("verifier-key").arg("--keys-dir").arg(&keys).output().unwrap();
+    let out = node()
+        .arg("verifier-key")
+        .arg("--keys-dir")
+        .arg(&keys)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "no keys, nothing created");
     assert!(!keys.exists());
-    assert!(node().arg("keygen").arg("--keys-dir").arg(&keys).status().unwrap().success());
+    assert!(
+        node()
+            .arg("keygen")
+            .arg("--keys-dir")
+            .arg(&keys)
+            .status()
+            .unwrap()
+            .success()
+    );
     let signing = sealchain_shared::keys::load_signing_key(&keys.join("signing.pem")).unwrap();
     for (args, origin) in [
         (vec![], sealchain_shared::note::default_origin(&signing.verifying_key())),
         (vec!["--origin", "log.example/x"], "log.example/x".to_owned()),
     ] {
-        let out = node().arg("verifier-key").arg("--keys-dir").arg(&keys).args(&args).output().unwrap();
+        let out = node()
+            .arg("verifier-key")
+            .arg("--keys-dir")
+            .arg(&keys)
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let expected = sealchain_shared::note::NoteVerifier::new(&origin, signing.verifying_key()).unwrap();
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{}\n", expected.to_vkey()));
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("{}\n", expected.to_vkey())
+        );
     }
 }
 

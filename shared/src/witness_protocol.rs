@@ -10,11 +10,11 @@
 //! > hash in base64. The client MUST NOT send more than 63 consistency proof
 //! > lines.
 //!
-//! > [409] The response body MUST consist of the tree size of the latest
+//! > (409) The response body MUST consist of the tree size of the latest
 //! > cosigned checkpoint in decimal, followed by a newline (U+000A). The
 //! > response MUST have a `Content-Type` of `text/x.tlog.size`.
 //!
-//! > [200] The response body MUST be a sequence of one or more note
+//! > (200) The response body MUST be a sequence of one or more note
 //! > signature lines, each starting with the `—` character (U+2014) and
 //! > ending with a newline character (U+000A).
 //!

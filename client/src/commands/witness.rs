@@ -90,7 +90,7 @@ pub struct VkeyArgs {
 /// size is the same with another root; 422 when the consistency proof
 /// fails; 404 for a log it does not follow; 403 when no signature is by
 /// the log's key; 400 for a malformed request or `old` above the
-/// checkpoint's size. GET /checkpoint/<origin> serves the newest checkpoint
+/// checkpoint's size. GET /checkpoint/ORIGIN serves the newest checkpoint
 /// it cosigned for that log (for monitors); GET / its name, key and logs.
 ///
 /// The state (an SQLite database in --state) is written and flushed to disk
