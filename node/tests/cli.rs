@@ -95,6 +95,24 @@ fn bad_option_values_are_refused_by_name() {
     }
 }
 
+/// Starts the node with `args` and a database that is nowhere: it must exit
+/// 1 saying `needle`, having created no keys. Returns its stderr.
+fn refused_before_start(args: &[&str], keys: &std::path::Path, needle: &str) -> String {
+    let out = node()
+        .args(args)
+        .arg("--database-url")
+        .arg("postgres://nobody@127.0.0.1:1/none")
+        .arg("--keys-dir")
+        .arg(keys)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(!keys.exists(), "nothing was created");
+    stderr
+}
+
 #[test]
 fn unservable_limits_are_refused_before_anything_starts() {
     // The database URL points nowhere: the settings are refused first, and
@@ -111,18 +129,7 @@ fn unservable_limits_are_refused_before_anything_starts() {
             "--max-body-bytes 65536 is too small",
         ),
     ] {
-        let out = node()
-            .args(args)
-            .arg("--database-url")
-            .arg("postgres://nobody@127.0.0.1:1/none")
-            .arg("--keys-dir")
-            .arg(&keys)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert!(!keys.exists(), "nothing was created");
+        refused_before_start(args, &keys, needle);
     }
 }
 
@@ -203,19 +210,8 @@ fn nonsensical_witness_settings_are_refused_before_anything_starts() {
         (vec!["--witness", "a=w+00000000+AQ==@ftp://x"], "http:// or https://"),
     ];
     for (args, needle) in cases {
-        let out = node()
-            .args(&args)
-            .arg("--database-url")
-            .arg("postgres://nobody@127.0.0.1:1/none")
-            .arg("--keys-dir")
-            .arg(&keys)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        let stderr = refused_before_start(&args, &keys, needle);
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-        assert!(!keys.exists(), "nothing was created");
     }
 }
 

@@ -48,11 +48,19 @@ fn newest_with_cosignatures(conn: &mut PgConnection, vkeys: &[String]) -> Result
     ))
 }
 
-fn note_answer(note: String) -> HttpResponse {
-    HttpResponse::Ok()
+/// The witnesses' verifier keys (none without witnesses).
+fn witness_vkeys(state: &AppState) -> Vec<String> {
+    state.witnesses.as_ref().map(|w| w.vkeys.clone()).unwrap_or_default()
+}
+
+/// A checkpoint note as served; the node publishes one at start-up, so
+/// there always is one.
+fn note_answer(note: Option<String>) -> Result<HttpResponse, ApiError> {
+    let note = note.ok_or_else(|| ApiError::Unavailable("no checkpoint is published yet".into()))?;
+    Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
         .insert_header((CACHE_CONTROL, MUTABLE))
-        .body(note)
+        .body(note))
 }
 
 /// The checkpoint to serve (tlog-checkpoint, a signed note). Without
@@ -66,7 +74,7 @@ fn note_answer(note: String) -> HttpResponse {
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let vkeys = state.witnesses.as_ref().map(|w| w.vkeys.clone()).unwrap_or_default();
+    let vkeys = witness_vkeys(&state);
     let note = db::run(&state.pool, move |conn| {
         if !vkeys.is_empty()
             && let Some((_, note)) = repo::latest_cosigned(conn)?
@@ -76,9 +84,7 @@ pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
         newest_with_cosignatures(conn, &vkeys)
     })
     .await?;
-    // The node publishes one at start-up, so there always is one.
-    let note = note.ok_or_else(|| ApiError::Unavailable("no checkpoint is published yet".into()))?;
-    Ok(note_answer(note))
+    note_answer(note)
 }
 
 /// The newest checkpoint, whether or not it reached the witness quorum,
@@ -90,10 +96,9 @@ pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn latest_checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let vkeys = state.witnesses.as_ref().map(|w| w.vkeys.clone()).unwrap_or_default();
+    let vkeys = witness_vkeys(&state);
     let note = db::run(&state.pool, move |conn| newest_with_cosignatures(conn, &vkeys)).await?;
-    let note = note.ok_or_else(|| ApiError::Unavailable("no checkpoint is published yet".into()))?;
-    Ok(note_answer(note))
+    note_answer(note)
 }
 
 /// `GET /v1/log/witnesses`.
