@@ -133,7 +133,28 @@ async fn three_witnesses_quorum_two_one_down_and_one_slow_checkpoints_reach_the_
         "{stdout}"
     );
     assert!(
-        stdout.contains("history ok: the audited chain is the cosigned history"),
+        stdout.contains("history ok: the audited chain is the cosigned history (20 audited messages"),
+        "{stdout}"
+    );
+    // From block 1 on, the leaves before it come from an inclusion proof in
+    // the cosigned tree: still tied to the cosigned root.
+    let policy_arg = policy_file.to_str().unwrap();
+    let o = sealchain(
+        &data,
+        &node.base,
+        &[
+            "verify",
+            "--from",
+            "1",
+            "--no-checkpoint",
+            "--witness-policy",
+            policy_arg,
+        ],
+    );
+    let (stdout, stderr) = out(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("(10 audited messages in the cosigned tree)"),
         "{stdout}"
     );
     let strict = dir.path().join("all-three.policy");
