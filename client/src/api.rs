@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 use sealchain_shared::api::{
-    Block, BlockCount, BlockList, BlockSummary, ClientEntry, ClientList, InclusionProof, MessageRecord, NewClient,
-    NodeInfo, Problem, Receipt,
+    Block, BlockCount, BlockList, BlockSummary, ClientEntry, ClientList, ConsistencyProof, InclusionProof,
+    LogInclusionProof, MessageRecord, NewClient, NodeInfo, Problem, Receipt,
 };
 use sealchain_shared::envelope::Envelope;
 use sealchain_shared::hexbytes::HexBytes;
+use sealchain_shared::tlog::TileId;
 use serde::de::DeserializeOwned;
 
 /// Largest response body read (a block of many large messages).
@@ -248,6 +249,37 @@ impl NodeClient {
         Self::decode(status, retry, &bytes)
     }
 
+    /// The body of a successful `GET` as bytes, or the problem.
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ApiError> {
+        let (status, retry, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Self::decode::<serde_json::Value>(status, retry, &bytes).map(|_| Vec::new())
+    }
+
+    /// `GET /checkpoint`: the log's newest checkpoint note, unverified.
+    pub async fn checkpoint_note(&self) -> Result<Vec<u8>, ApiError> {
+        self.get_bytes("/checkpoint").await
+    }
+
+    /// `GET /tile/...`: a tile or entry bundle, unverified.
+    pub async fn tile(&self, id: &TileId) -> Result<Vec<u8>, ApiError> {
+        self.get_bytes(&format!("/{}", id.path())).await
+    }
+
+    /// `GET /v1/log/proof/inclusion?seq=S&tree_size=N`.
+    pub async fn log_inclusion(&self, seq: u64, tree_size: u64) -> Result<LogInclusionProof, ApiError> {
+        self.get(&format!("/v1/log/proof/inclusion?seq={seq}&tree_size={tree_size}"))
+            .await
+    }
+
+    /// `GET /v1/log/proof/consistency?from=M&to=N`.
+    pub async fn log_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof, ApiError> {
+        self.get(&format!("/v1/log/proof/consistency?from={from}&to={to}"))
+            .await
+    }
+
     /// `GET /v1/node`.
     pub async fn node_info(&self) -> Result<NodeInfo, ApiError> {
         self.get("/v1/node").await
@@ -353,17 +385,6 @@ impl NodeClient {
     /// `GET` of any path, decoded as `T` (for paths not wrapped above).
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.get(path).await
-    }
-
-    /// `GET` of a text resource (e.g. `/checkpoint`): its bytes on 200,
-    /// the problem of an error answer.
-    pub async fn get_text(&self, path: &str) -> Result<Vec<u8>, ApiError> {
-        let (status, retry, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
-        if status == StatusCode::OK {
-            return Ok(bytes);
-        }
-        Self::decode::<serde_json::Value>(status, retry, &bytes)
-            .and_then(|_| Err(ApiError::BadResponse(format!("expected 200 OK, got {status}"))))
     }
 
     /// `POST /v1/clients` (admin).

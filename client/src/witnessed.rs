@@ -75,7 +75,7 @@ pub fn log_key(node: &Node) -> anyhow::Result<NoteVerifier> {
 pub async fn witnessed_checkpoint(node: &Node, policy: &Policy) -> anyhow::Result<Witnessed> {
     let body = node
         .client
-        .get_text("/checkpoint")
+        .checkpoint_note()
         .await
         .context("fetching the node's checkpoint")?;
     let log = log_key(node)?;

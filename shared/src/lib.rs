@@ -14,8 +14,10 @@
 //! | [`merkle`] | §5 Merkle tree | RFC 6962 roots and audit paths, RFC 9162 proof verification |
 //! | [`block`] | §6 Blocks | header bytes, block hash and block signature |
 //! | [`api`] | §7 REST API | the JSON objects the node serves |
-//! | [`audit`] | §8 What an auditor checks | `verify_block`, `verify_receipt`, `verify_inclusion` |
-//! | [`note`], [`tlog`] | §9 The log (C2SP signed-note, tlog-checkpoint, tlog-tiles) | checkpoints, compact ranges, tiles, consistency proofs |
+//! | [`audit`] | §8 What an auditor checks | `verify_block`, `verify_receipt`, `verify_inclusion`, `verify_entry` |
+//! | [`note`] | §9 (C2SP signed-note, tlog-checkpoint) | signed notes, verifier keys, checkpoints |
+//! | [`tlog`] | §9 (C2SP tlog-tiles, RFC 6962) | compact ranges, tile paths and widths, entry bundles, inclusion and consistency proofs |
+//! | [`tlog_proof`] | §9 (C2SP tlog-proof) | proof bundles: format and offline verification |
 //! | [`cosignature`] | §10 Witnesses (C2SP tlog-cosignature) | Ed25519 `cosignature/v1`: key IDs, signing, verifying |
 //! | [`witness_protocol`] | §10 (C2SP tlog-witness) | the `add-checkpoint` request and answer texts |
 //! | [`policy`] | §10 (C2SP tlog-policy) | witness policies and the quorum check of a checkpoint |
@@ -40,6 +42,7 @@ pub mod policy;
 pub mod receipt;
 mod time;
 pub mod tlog;
+pub mod tlog_proof;
 pub mod witness_protocol;
 
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};

@@ -446,6 +446,20 @@ impl From<diesel::result::Error> for WriteError {
     }
 }
 
+/// An insert of the writer's that meets an existing row: the writer holds
+/// the chain state lock and its plan follows from that state, so the
+/// database holds rows the chain state does not account for (written
+/// behind the node's back). The chain is inconsistent; retrying cannot
+/// help.
+fn unaccounted(what: &str) -> impl FnOnce(diesel::result::Error) -> WriteError + '_ {
+    move |e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info) => {
+            WriteError::Corrupt(format!("{what} already exist(s): {}", info.message()))
+        }
+        other => other.into(),
+    }
+}
+
 /// A batch's plan: the rows to insert and every message's outcome, in
 /// batch order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -546,7 +560,10 @@ fn write_batch(
         .collect();
     let plan = plan(state.next_seq, now_ms(), batch, &stored);
     if !plan.rows.is_empty() {
-        repo::insert_messages(conn, &plan.rows)?;
+        repo::insert_messages(conn, &plan.rows).map_err(unaccounted(&format!(
+            "message rows at seqs {}..{} the chain has not assigned",
+            state.next_seq, plan.next_seq
+        )))?;
     }
 
     // The log (PROTOCOL §9): the same leaves, in the same order, in the
@@ -567,7 +584,7 @@ fn write_batch(
         .map_err(|_| WriteError::Corrupt("a leaf hash is not 32 bytes".into()))?;
     let tiles = log::extend(&mut range, leaves);
     if !tiles.is_empty() {
-        repo::insert_tile_hashes(conn, &tiles)?;
+        repo::insert_tile_hashes(conn, &tiles).map_err(unaccounted("tile hashes beyond the log's tree"))?;
     }
 
     let mut head: Hash = state
@@ -637,7 +654,8 @@ fn seal_block(
             signer: key.verifying_key().to_bytes().to_vec(),
             signature: signature.to_bytes().to_vec(),
         },
-    )?;
+    )
+    .map_err(unaccounted(&format!("a block {index} the chain has not sealed")))?;
     tracing::info!(index, hash = %hex::encode(hash), "sealed block");
     Ok(hash)
 }

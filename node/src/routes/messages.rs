@@ -11,7 +11,7 @@ use sealchain_shared::envelope::EnvelopeJson;
 use sealchain_shared::hexbytes::HexBytes;
 use sealchain_shared::{Hash, merkle};
 
-use super::db_index;
+use super::{db_index, require_json};
 use crate::convert::fixed;
 use crate::db::{self, repo};
 use crate::error::ApiError;
@@ -41,6 +41,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         (status = 409, description = "duplicate: another message under a used (sender, nonce)", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "request_timeout: the body did not arrive within --client-timeout", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type: the body is not declared Content-Type: application/json", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited (see Retry-After; only with --rate-limit-per-ip or --rate-limit-per-sender)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_message, wrong_node, stale_timestamp", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
@@ -76,6 +77,7 @@ async fn ingest(state: &AppState, req: &HttpRequest, payload: web::Payload) -> R
             retry_after_secs: l.retry_after_secs,
         })?;
     }
+    require_json(req)?;
     let deadline = state.client_timeout;
     let body = tokio::time::timeout(deadline, read_body(req, payload, state.max_body_bytes))
         .await
