@@ -36,7 +36,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libpq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/sealchain --create-home sealchain \
- && install -d -o sealchain -g sealchain -m 0700 /var/lib/sealchain/node-keys /var/lib/sealchain/client-keys
+ && install -d -o sealchain -g sealchain -m 0700 /var/lib/sealchain/node-keys /var/lib/sealchain/client-keys \
+      /var/lib/sealchain/witness /var/lib/sealchain/trust
 COPY --from=builder /usr/local/bin/sealchain-node /usr/local/bin/sealchain /usr/local/bin/
 USER sealchain
 WORKDIR /var/lib/sealchain

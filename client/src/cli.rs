@@ -3,7 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, blocks, checkpoint, keygen, monitor, node_info, nodes, proof, send, simulate, verify};
+use crate::commands::{
+    bench, blocks, checkpoint, keygen, monitor, node_info, nodes, proof, send, simulate, verify, witness,
+};
 pub use crate::global::Global;
 
 /// sealchain: send signed, sealed messages to a sealchain node, query its
@@ -69,4 +71,6 @@ pub enum Command {
     Bench(bench::Args),
     #[command(subcommand)]
     Nodes(nodes::NodesCommand),
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }

@@ -4,6 +4,9 @@
 //! the node's REST API (PROTOCOL §7) over awc; [`cli`] is the command line
 //! and [`commands`] holds one module per subcommand.
 //!
+//! [`witness`] is a transparency-log witness (C2SP tlog-witness), served by
+//! `sealchain witness serve`.
+//!
 //! Every command that talks to a node starts with [`connect::connect`],
 //! which fetches `GET /v1/node` and checks the node's keys against the pin
 //! (`--node-key`, or the pin file written on first contact).
@@ -28,3 +31,5 @@ pub mod sealing;
 pub mod signals;
 pub mod stats;
 pub mod trusted_log;
+pub mod witness;
+pub mod witnessed;

@@ -63,6 +63,10 @@ fn every_subcommand_has_help_with_an_example() {
         &["checkpoint"],
         &["monitor"],
         &["bench"],
+        &["witness"],
+        &["witness", "keygen"],
+        &["witness", "vkey"],
+        &["witness", "serve"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -127,6 +131,68 @@ fn keygen_writes_0600_pkcs8_keys_and_refuses_to_overwrite() {
         !keys.join("client-003.pem").exists(),
         "nothing is written when one file exists"
     );
+}
+
+#[test]
+fn witness_keygen_writes_a_0600_key_and_vkey_prints_its_verifier_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "witness",
+        "keygen",
+        "--key",
+        "w/witness.pem",
+        "--name",
+        "witness.example/w1",
+        "--json",
+    ];
+    let o = sealchain(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let created: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let path = dir.path().join("w/witness.pem");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("w")).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // The verifier key is the file's key under the name, type 0x04.
+    let key = sealchain_shared::keys::load_signing_key(&path).unwrap();
+    let expected = sealchain_shared::cosignature::CosignatureVerifier::new("witness.example/w1", key.verifying_key())
+        .unwrap()
+        .to_vkey();
+    assert_eq!(created["verifier_key"], expected.as_str());
+    let o = sealchain(
+        dir.path(),
+        &[
+            "witness",
+            "vkey",
+            "--key",
+            "w/witness.pem",
+            "--name",
+            "witness.example/w1",
+        ],
+    );
+    assert_eq!(stdout(&o), format!("{expected}\n"));
+    // Never overwritten; a bad name writes nothing; a loose file is refused.
+    let before = std::fs::read(&path).unwrap();
+    assert_one_line_error(&sealchain(dir.path(), &args), "refusing to overwrite");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let bad = ["witness", "keygen", "--key", "other.pem", "--name", "has space"];
+    assert_one_line_error(&sealchain(dir.path(), &bad), "--name");
+    assert!(!dir.path().join("other.pem").exists());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let serve = [
+        "witness",
+        "serve",
+        "--key",
+        "w/witness.pem",
+        "--name",
+        "witness.example/w1",
+        "--state",
+        "s",
+        "--log",
+        "x=y",
+    ];
+    assert_one_line_error(&sealchain(dir.path(), &serve), "chmod 600");
 }
 
 #[test]

@@ -40,6 +40,18 @@ pub enum Command {
     },
     // Its help is `SeedArgs`'s documentation.
     Seed(crate::seed::SeedArgs),
+    /// Print the log's checkpoint verifier key (origin+keyid+base64 key),
+    /// which witnesses are configured with (`sealchain witness serve --log
+    /// ORIGIN=VKEY`), from the keys in --keys-dir; nothing is created.
+    VerifierKey {
+        /// Directory of the node's key files.
+        #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
+        keys_dir: PathBuf,
+        /// The log's origin (default: sealchain.local/ and the first 16 hex
+        /// digits of the signing key), as given to the node.
+        #[arg(long, env = "SEALCHAIN_ORIGIN")]
+        origin: Option<String>,
+    },
 }
 
 /// How log lines are written.
@@ -171,6 +183,29 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SEALCHAIN_WORKERS")]
     pub workers: Option<usize>,
+    /// A witness to send every checkpoint to (C2SP tlog-witness): a name of
+    /// your choice, the witness's verifier key (name+keyid+base64, type
+    /// 0x04; `sealchain witness vkey` prints it) and its URL, e.g.
+    /// `w1=witness.example/w1+1a2b3c4d+BKn…@https://witness.example`. Repeat
+    /// for each witness; in the environment, separate them with spaces.
+    /// GET /checkpoint then serves the newest checkpoint that
+    /// --witness-quorum of them cosigned.
+    #[arg(
+        long = "witness",
+        env = "SEALCHAIN_WITNESSES",
+        value_name = "NAME=VKEY@URL",
+        value_delimiter = ' '
+    )]
+    pub witnesses: Vec<String>,
+    /// How many witnesses must cosign a checkpoint before GET /checkpoint
+    /// serves it (1 to the number of --witness; default: all of them).
+    #[arg(long, env = "SEALCHAIN_WITNESS_QUORUM", value_name = "K")]
+    pub witness_quorum: Option<u32>,
+    /// Deadline of one request to a witness; a slower witness is retried
+    /// later and delays no other.
+    #[arg(long, env = "SEALCHAIN_WITNESS_TIMEOUT", value_name = "SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub witness_timeout: u64,
 }
 
 /// A secret string (the admin token): zeroized on drop, never printed.
@@ -241,6 +276,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// HTTP workers.
     pub workers: usize,
+    /// The witnesses and their quorum, if any.
+    pub witnessing: Option<crate::witnessing::WitnessConfig>,
 }
 
 impl ServeArgs {
@@ -257,6 +294,11 @@ impl ServeArgs {
         };
         check_limits(self.block_size, self.max_message_bytes, self.max_body_bytes)?;
         let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let witnessing = crate::witnessing::WitnessConfig::from_args(
+            &self.witnesses,
+            self.witness_quorum,
+            Duration::from_secs(self.witness_timeout),
+        )?;
         Ok(Config {
             listen: self.listen,
             read_database_url: self.read_database_url.filter(|u| !u.is_empty() && *u != database_url),
@@ -294,6 +336,7 @@ impl ServeArgs {
                 .workers
                 .filter(|w| *w > 0)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            witnessing,
         })
     }
 }

@@ -10,6 +10,11 @@
 //! assigns `seq`, inserts it and seals full blocks in one transaction
 //! through [`db::repo`], and answers only after the commit. The handler then
 //! signs the receipt.
+//!
+//! Follow one checkpoint: [`log::Publisher`] signs and stores it, and
+//! [`witnessing`] sends it to each witness and gathers their cosignatures;
+//! `GET /checkpoint` ([`routes::log`]) serves the newest one that reached
+//! the witness quorum.
 
 #![forbid(unsafe_code)]
 
@@ -29,3 +34,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod witnessing;

@@ -168,6 +168,7 @@ pub struct Publisher {
     key: SigningKey,
     origin: String,
     published: Option<u64>,
+    notify: Option<tokio::sync::watch::Sender<Option<crate::witnessing::Published>>>,
 }
 
 impl Publisher {
@@ -178,7 +179,15 @@ impl Publisher {
             key,
             origin,
             published: None,
+            notify: None,
         }
+    }
+
+    /// Also hands each checkpoint it publishes (once stored) to `notify`:
+    /// the witnessing task.
+    pub fn notify(mut self, notify: tokio::sync::watch::Sender<Option<crate::witnessing::Published>>) -> Self {
+        self.notify = Some(notify);
+        self
     }
 
     /// Publishes a checkpoint if the committed tree is larger than the last
@@ -202,16 +211,23 @@ impl Publisher {
         let note = checkpoint
             .sign(&self.key)
             .map_err(|e| StoreError::Internal(anyhow::anyhow!("signing the checkpoint: {e}")))?;
+        let text = note.to_text();
         repo::insert_checkpoint(
             &mut conn,
             &CheckpointRow {
                 tree_size: state.tree_size,
                 root: checkpoint.root.to_vec(),
-                note: note.to_text(),
+                note: text.clone(),
                 published_at: now_ms(),
             },
         )?;
         self.published = Some(range.size());
+        if let Some(notify) = &self.notify {
+            notify.send_replace(Some(crate::witnessing::Published {
+                size: range.size(),
+                note: text,
+            }));
+        }
         metrics::gauge!(m::CHECKPOINT_SIZE).set(range.size() as f64);
         tracing::debug!(size = range.size(), "checkpoint published");
         Ok(Some(range.size()))

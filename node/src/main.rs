@@ -51,6 +51,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::VerifierKey { keys_dir, origin }) => {
+            let keys = keys::NodeKeys::load(&keys_dir)?;
+            let public = keys.signing.verifying_key();
+            let origin = origin.unwrap_or_else(|| sealchain_shared::note::default_origin(&public));
+            sealchain_shared::note::check_origin(&origin).map_err(|e| anyhow::anyhow!("--origin: {e}"))?;
+            let vkey = sealchain_shared::note::NoteVerifier::new(&origin, public)?;
+            println!("{}", vkey.to_vkey());
+            Ok(())
+        }
         None => {
             let config = cli.serve.into_config()?;
             telemetry::init(config.log_format);

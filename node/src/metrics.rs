@@ -14,6 +14,11 @@
 //! | `sealchain_writer_alive` | gauge | 1 while the writer thread runs, 0 once it stopped |
 //! | `sealchain_writer_consecutive_failures` | gauge | failed write attempts since the last success |
 //! | `sealchain_replica_reads_total{served}` | counter | reads tried on `--read-database-url`: `replica` (answered there), `primary_behind` (the replica had not replayed it yet), `primary_replica_failed` |
+//! | `sealchain_checkpoint_witnessed_tree_size` | gauge | tree size of the newest checkpoint that reached the witness quorum |
+//! | `sealchain_witness_cosigned_tree_size{witness}` | gauge | newest tree size the witness cosigned |
+//! | `sealchain_witness_requests_total{witness,outcome}` | counter | exchanges with the witness by outcome: `cosigned`, `conflict`, `refused`, `unreachable`, `invalid`, `store` |
+//! | `sealchain_witness_request_duration_seconds{witness}` | histogram | time of one exchange (with its 409 retries) |
+//! | `sealchain_witness_consecutive_failures{witness}` | gauge | failed exchanges since the witness last cosigned |
 //!
 //! The `metrics` facade has one recorder per process; several nodes in one
 //! process (the integration tests) share it.
@@ -48,6 +53,17 @@ pub const WRITER_ALIVE: &str = "sealchain_writer_alive";
 pub const WRITER_FAILURES: &str = "sealchain_writer_consecutive_failures";
 /// Counter of reads tried on the read replica, label `served`.
 pub const REPLICA_READS: &str = "sealchain_replica_reads_total";
+
+/// Gauge: size of the newest checkpoint that reached the witness quorum.
+pub const CHECKPOINT_WITNESSED_SIZE: &str = "sealchain_checkpoint_witnessed_tree_size";
+/// Gauge: newest size a witness cosigned, label `witness`.
+pub const WITNESS_COSIGNED_SIZE: &str = "sealchain_witness_cosigned_tree_size";
+/// Counter of exchanges with a witness, labels `witness`, `outcome`.
+pub const WITNESS_REQUESTS: &str = "sealchain_witness_requests_total";
+/// Histogram of one exchange with a witness, label `witness`.
+pub const WITNESS_SECONDS: &str = "sealchain_witness_request_duration_seconds";
+/// Gauge: failed exchanges in a row, label `witness`.
+pub const WITNESS_FAILURES: &str = "sealchain_witness_consecutive_failures";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -99,6 +115,21 @@ pub fn describe() {
     metrics::describe_gauge!(
         CHECKPOINT_SIZE,
         "Tree size of the newest checkpoint this process published."
+    );
+    metrics::describe_gauge!(
+        CHECKPOINT_WITNESSED_SIZE,
+        "Tree size of the newest checkpoint that reached the witness quorum."
+    );
+    metrics::describe_gauge!(WITNESS_COSIGNED_SIZE, "Newest tree size each witness cosigned.");
+    metrics::describe_counter!(WITNESS_REQUESTS, "Exchanges with each witness, by outcome.");
+    metrics::describe_histogram!(
+        WITNESS_SECONDS,
+        metrics::Unit::Seconds,
+        "Time of one add-checkpoint exchange with each witness."
+    );
+    metrics::describe_gauge!(
+        WITNESS_FAILURES,
+        "Failed exchanges with each witness since it last cosigned."
     );
     metrics::describe_gauge!(WRITER_ALIVE, "1 while the writer thread runs, 0 once it has stopped.");
     metrics::describe_counter!(

@@ -29,6 +29,7 @@ pub struct Application {
     ingest: IngestHandle,
     writer: JoinHandle<()>,
     checkpoints: tokio::task::JoinHandle<()>,
+    witnessing: Option<crate::witnessing::Witnessing>,
 }
 
 impl std::fmt::Debug for Application {
@@ -93,12 +94,53 @@ impl Application {
         let log_key = NoteVerifier::new(&origin, keys.signing.verifying_key())?;
         tracing::info!(origin, verifier_key = %log_key.to_vkey(), "log");
         let mut publisher = log::Publisher::new(pool.clone(), keys.signing.clone(), origin);
+        let (notify, published) = tokio::sync::watch::channel(None);
+        if config.witnessing.is_some() {
+            publisher = publisher.notify(notify.clone());
+        }
+        let seed_pool = pool.clone();
         let publisher = tokio::task::spawn_blocking(move || {
             log::publish_now(&mut publisher)?;
+            // The witnesses start from the newest checkpoint, whoever
+            // published it.
+            let mut conn = seed_pool.get()?;
+            if let Some(row) = repo::latest_checkpoint(&mut conn)? {
+                notify.send_replace(Some(crate::witnessing::Published {
+                    size: u64::try_from(row.tree_size)?,
+                    note: row.note,
+                }));
+            }
             anyhow::Ok(publisher)
         })
         .await??;
         let checkpoints = publisher.spawn(config.checkpoint_interval);
+        let witnesses = match &config.witnessing {
+            Some(witnessing) => {
+                let statuses = crate::witnessing::initial_statuses(witnessing);
+                let running = crate::witnessing::Witnessing::start(
+                    pool.clone(),
+                    witnessing.clone(),
+                    log_key.clone(),
+                    published,
+                    statuses.clone(),
+                )?;
+                tracing::info!(
+                    witnesses = witnessing.witnesses.len(),
+                    quorum = witnessing.quorum,
+                    "sending checkpoints to witnesses"
+                );
+                Some((
+                    running,
+                    crate::state::Witnesses {
+                        statuses,
+                        vkeys: witnessing.vkeys(),
+                        quorum: witnessing.quorum,
+                    },
+                ))
+            }
+            None => None,
+        };
+        let (witnessing, witnesses) = witnesses.unzip();
 
         if config.client_policy == ClientPolicy::Allowlist && config.admin_token.is_none() {
             tracing::warn!("allowlist policy without --admin-token: the admin API is disabled");
@@ -154,6 +196,7 @@ impl Application {
             log: log_key,
             limits,
             allowlist,
+            witnesses,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -179,6 +222,7 @@ impl Application {
             ingest,
             writer,
             checkpoints,
+            witnessing,
         })
     }
 
@@ -201,10 +245,14 @@ impl Application {
             ingest,
             writer,
             checkpoints,
+            witnessing,
             ..
         } = self;
         let served = server.await;
         checkpoints.abort();
+        if let Some(witnessing) = witnessing {
+            tokio::task::spawn_blocking(move || witnessing.stop()).await?;
+        }
         drop(ingest);
         tokio::task::spawn_blocking(move || writer.join())
             .await?

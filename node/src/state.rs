@@ -47,4 +47,17 @@ pub struct AppState {
     pub limits: std::sync::Arc<RateLimits>,
     /// The allowlist in memory (followed only with the allowlist policy).
     pub allowlist: std::sync::Arc<crate::allowlist::Allowlist>,
+    /// The witnesses, when the node has any (PROTOCOL §10).
+    pub witnesses: Option<Witnesses>,
+}
+
+/// What the handlers know of the witnesses.
+#[derive(Debug)]
+pub struct Witnesses {
+    /// What each one last did.
+    pub statuses: crate::witnessing::Statuses,
+    /// Their verifier keys, in configuration order.
+    pub vkeys: Vec<String>,
+    /// How many must cosign.
+    pub quorum: usize,
 }

@@ -31,6 +31,11 @@ fn help_names_every_option_and_its_environment_variable() {
         "--db-connect-timeout",
         "SEALCHAIN_DB_CONNECT_TIMEOUT",
         "--ingest-timeout",
+        "--witness <NAME=VKEY@URL>",
+        "SEALCHAIN_WITNESSES",
+        "--witness-quorum",
+        "SEALCHAIN_WITNESS_QUORUM",
+        "--witness-timeout",
         "keygen",
     ] {
         assert!(help.contains(needle), "--help does not mention {needle}");
@@ -92,6 +97,24 @@ fn bad_option_values_are_refused_by_name() {
     }
 }
 
+/// Starts the node with `args` and a database that is nowhere: it must exit
+/// 1 saying `needle`, having created no keys. Returns its stderr.
+fn refused_before_start(args: &[&str], keys: &std::path::Path, needle: &str) -> String {
+    let out = node()
+        .args(args)
+        .arg("--database-url")
+        .arg("postgres://nobody@127.0.0.1:1/none")
+        .arg("--keys-dir")
+        .arg(keys)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(!keys.exists(), "nothing was created");
+    stderr
+}
+
 #[test]
 fn unservable_limits_are_refused_before_anything_starts() {
     // The database URL points nowhere: the settings are refused first, and
@@ -108,18 +131,89 @@ fn unservable_limits_are_refused_before_anything_starts() {
             "--max-body-bytes 65536 is too small",
         ),
     ] {
-        let out = node()
-            .args(args)
-            .arg("--database-url")
-            .arg("postgres://nobody@127.0.0.1:1/none")
+        refused_before_start(args, &keys, needle);
+    }
+}
+
+#[test]
+fn verifier_key_prints_the_log_key_of_the_keys_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let out = node()
+        .arg("verifier-key")
+        .arg("--keys-dir")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "no keys, nothing created");
+    assert!(!keys.exists());
+    assert!(
+        node()
+            .arg("keygen")
             .arg("--keys-dir")
             .arg(&keys)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let signing = sealchain_shared::keys::load_signing_key(&keys.join("signing.pem")).unwrap();
+    for (args, origin) in [
+        (vec![], sealchain_shared::note::default_origin(&signing.verifying_key())),
+        (vec!["--origin", "log.example/x"], "log.example/x".to_owned()),
+    ] {
+        let out = node()
+            .arg("verifier-key")
+            .arg("--keys-dir")
+            .arg(&keys)
+            .args(&args)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert!(!keys.exists(), "nothing was created");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let expected = sealchain_shared::note::NoteVerifier::new(&origin, signing.verifying_key()).unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("{}\n", expected.to_vkey())
+        );
+    }
+}
+
+#[test]
+fn nonsensical_witness_settings_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let vkey = |seed: u8| {
+        sealchain_shared::cosignature::CosignatureVerifier::new(
+            "w.example/w",
+            sealchain_shared::SigningKey::from_bytes(&[seed; 32]).verifying_key(),
+        )
+        .unwrap()
+        .to_vkey()
+    };
+    let a = format!("a={}@http://127.0.0.1:7380", vkey(1));
+    let b = format!("b={}@http://127.0.0.1:7381", vkey(2));
+    let same_name = format!("a={}@http://127.0.0.1:7381", vkey(2));
+    let same_key = format!("b={}@http://127.0.0.1:7381", vkey(1));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--witness", &a, "--witness", &b, "--witness-quorum", "3"],
+            "between 1 and the number of witnesses (2)",
+        ),
+        (vec!["--witness", &a, "--witness-quorum", "0"], "between 1"),
+        (vec!["--witness-quorum", "1"], "needs witnesses"),
+        (
+            vec!["--witness", &a, "--witness", &same_name],
+            "the name a is given twice",
+        ),
+        (
+            vec!["--witness", &a, "--witness", &same_key],
+            "a and b have the same key",
+        ),
+        (vec!["--witness", "a=not-a-key@http://x"], "malformed verifier key"),
+        (vec!["--witness", "a=w+00000000+AQ==@ftp://x"], "http:// or https://"),
+    ];
+    for (args, needle) in cases {
+        let stderr = refused_before_start(&args, &keys, needle);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 }
 

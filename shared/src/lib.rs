@@ -18,6 +18,9 @@
 //! | [`note`] | §9 (C2SP signed-note, tlog-checkpoint) | signed notes, verifier keys, checkpoints |
 //! | [`tlog`] | §9 (C2SP tlog-tiles, RFC 6962) | compact ranges, tile paths and widths, entry bundles, inclusion and consistency proofs |
 //! | [`tlog_proof`] | §9 (C2SP tlog-proof) | proof bundles: format and offline verification |
+//! | [`cosignature`] | §10 Witnesses (C2SP tlog-cosignature) | Ed25519 `cosignature/v1`: key IDs, signing, verifying |
+//! | [`witness_protocol`] | §10 (C2SP tlog-witness) | the `add-checkpoint` request and answer texts |
+//! | [`policy`] | §10 (C2SP tlog-policy) | witness policies and the quorum check of a checkpoint |
 //!
 //! The normative text is `PROTOCOL.md`; the decisions this implementation
 //! took where that text is silent are in the repository's `docs/protocol.md`.
@@ -27,6 +30,7 @@
 pub mod api;
 pub mod audit;
 pub mod block;
+pub mod cosignature;
 pub mod envelope;
 pub mod hexbytes;
 pub mod hpke;
@@ -34,10 +38,12 @@ pub mod keys;
 pub mod merkle;
 pub mod message;
 pub mod note;
+pub mod policy;
 pub mod receipt;
 mod time;
 pub mod tlog;
 pub mod tlog_proof;
+pub mod witness_protocol;
 
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 pub use time::now_ms;

@@ -49,15 +49,66 @@ pub enum NoteError {
 
 /// The key ID of an Ed25519 note key.
 pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519_TYPE, key)
+}
+
+/// `SHA-256(name || "\n" || signature type || public key)[:4]`, the key ID
+/// signed-note recommends (and tlog-cosignature requires, with type 0x04).
+pub(crate) fn typed_key_id(name: &str, signature_type: u8, key: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ED25519_TYPE]);
+    h.update([b'\n', signature_type]);
     h.update(key.as_bytes());
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
-fn check_name(name: &str) -> Result<(), NoteError> {
+/// Parses a verifier key string `name+hex(key ID)+base64(type || key)` of
+/// an Ed25519 key with the given signature type byte, checking its key ID.
+pub(crate) fn parse_typed_vkey(vkey: &str, signature_type: u8) -> Result<(String, VerifyingKey), NoteError> {
+    let bad = |why: &str| NoteError::BadKey(format!("{vkey:?}: {why}"));
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("expected name+keyid+key"));
+    };
+    check_name(name)?;
+    let id: [u8; 4] = crate::hexbytes::decode_hex::<4>(id_hex).map_err(|_| bad("key ID is not 8 hex digits"))?;
+    let raw = STANDARD.decode(key_b64).map_err(|_| bad("key is not base64"))?;
+    let (Some(&found), Ok(bytes)) = (raw.first(), <[u8; 32]>::try_from(raw.get(1..).unwrap_or(&[]))) else {
+        return Err(bad(&format!(
+            "not an Ed25519 key (signature type 0x{signature_type:02x} and 32 bytes)"
+        )));
+    };
+    if found != signature_type {
+        return Err(bad(&format!(
+            "signature type 0x{found:02x}, expected 0x{signature_type:02x}{}",
+            match signature_type {
+                ED25519_TYPE => " (a log's Ed25519 note key)",
+                crate::cosignature::COSIGNATURE_TYPE => " (a witness's Ed25519 cosignature/v1 key)",
+                _ => "",
+            }
+        )));
+    }
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not a valid Ed25519 public key"))?;
+    if typed_key_id(name, signature_type, &key) != id {
+        return Err(bad("key ID does not match the name and key"));
+    }
+    Ok((name.to_owned(), key))
+}
+
+/// The verifier key string of an Ed25519 key with this signature type.
+pub(crate) fn typed_vkey(name: &str, signature_type: u8, key: &VerifyingKey) -> String {
+    let mut raw = Vec::with_capacity(33);
+    raw.push(signature_type);
+    raw.extend_from_slice(key.as_bytes());
+    format!(
+        "{name}+{}+{}",
+        hex::encode(typed_key_id(name, signature_type, key)),
+        STANDARD.encode(raw)
+    )
+}
+
+pub(crate) fn check_name(name: &str) -> Result<(), NoteError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control()) {
         return Err(NoteError::BadKey(format!(
             "key name {name:?} must be non-empty, without spaces or '+'"
@@ -87,31 +138,13 @@ impl NoteVerifier {
 
     /// Parses a verifier key string `name+hex(key ID)+base64(0x01 || key)`.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let bad = |why: &str| NoteError::BadKey(format!("{vkey:?}: {why}"));
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected name+keyid+key"));
-        };
-        check_name(name)?;
-        let id: [u8; 4] = crate::hexbytes::decode_hex::<4>(id_hex).map_err(|_| bad("key ID is not 8 hex digits"))?;
-        let raw = STANDARD.decode(key_b64).map_err(|_| bad("key is not base64"))?;
-        let (Some(&ED25519_TYPE), Ok(bytes)) = (raw.first(), <[u8; 32]>::try_from(raw.get(1..).unwrap_or(&[]))) else {
-            return Err(bad("not an Ed25519 key (type 0x01 and 32 bytes)"));
-        };
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not a valid Ed25519 public key"))?;
-        let verifier = Self::new(name, key)?;
-        if verifier.id != id {
-            return Err(bad("key ID does not match the name and key"));
-        }
-        Ok(verifier)
+        let (name, key) = parse_typed_vkey(vkey, ED25519_TYPE)?;
+        Self::new(&name, key)
     }
 
     /// The verifier key string.
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ED25519_TYPE);
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(self.id), STANDARD.encode(raw))
+        typed_vkey(&self.name, ED25519_TYPE, &self.key)
     }
 
     /// The key name.
@@ -168,6 +201,28 @@ pub struct NoteSignature {
 }
 
 impl NoteSignature {
+    /// Parses one signature line (without its newline):
+    /// `— <key name> base64(key ID || signature)`.
+    pub fn parse_line(line: &str) -> Result<Self, NoteError> {
+        let bad = |why: &str| NoteError::Malformed(why.to_owned());
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .ok_or_else(|| bad("a signature line does not start with an em dash and a space"))?;
+        let (name, b64) = rest
+            .split_once(' ')
+            .ok_or_else(|| bad("a signature line has no signature"))?;
+        check_name(name).map_err(|_| bad("a signature line has a bad key name"))?;
+        let raw = STANDARD.decode(b64).map_err(|_| bad("a signature is not base64"))?;
+        if raw.len() < 5 {
+            return Err(bad("a signature is shorter than its key ID"));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            id: [raw[0], raw[1], raw[2], raw[3]],
+            signature: raw[4..].to_vec(),
+        })
+    }
+
     /// The line, without its newline.
     pub fn line(&self) -> String {
         let mut raw = self.id.to_vec();
@@ -223,22 +278,7 @@ impl Note {
         }
         let mut signatures = Vec::new();
         for line in sigs[..sigs.len() - 1].split('\n') {
-            let rest = line
-                .strip_prefix("\u{2014} ")
-                .ok_or_else(|| bad("a signature line does not start with an em dash and a space"))?;
-            let (name, b64) = rest
-                .split_once(' ')
-                .ok_or_else(|| bad("a signature line has no signature"))?;
-            check_name(name).map_err(|_| bad("a signature line has a bad key name"))?;
-            let raw = STANDARD.decode(b64).map_err(|_| bad("a signature is not base64"))?;
-            if raw.len() < 5 {
-                return Err(bad("a signature is shorter than its key ID"));
-            }
-            signatures.push(NoteSignature {
-                name: name.to_owned(),
-                id: [raw[0], raw[1], raw[2], raw[3]],
-                signature: raw[4..].to_vec(),
-            });
+            signatures.push(NoteSignature::parse_line(line)?);
             if signatures.len() > MAX_SIGNATURES {
                 return Err(bad("too many signatures"));
             }
@@ -310,15 +350,8 @@ impl Checkpoint {
             .filter(|o| !o.is_empty())
             .ok_or_else(|| bad("no origin line"))?;
         let size_line = lines.next().ok_or_else(|| bad("no tree size line"))?;
-        if size_line.is_empty()
-            || !size_line.bytes().all(|b| b.is_ascii_digit())
-            || (size_line.len() > 1 && size_line.starts_with('0'))
-        {
-            return Err(bad("the tree size is not a decimal number without leading zeros"));
-        }
-        let size = size_line
-            .parse::<u64>()
-            .map_err(|_| bad("the tree size is out of range"))?;
+        let size = crate::tlog::parse_decimal(size_line)
+            .ok_or_else(|| bad("the tree size is not a decimal number (without leading zeros, below 2^64)"))?;
         let root_line = lines.next().ok_or_else(|| bad("no root hash line"))?;
         let root = STANDARD
             .decode(root_line)

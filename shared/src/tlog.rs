@@ -229,6 +229,44 @@ pub fn consistency_proof<S: HashSource>(
     Ok(Ok(proof))
 }
 
+/// The compact range of the first `index` leaves of a tree of `size`
+/// leaves, read from the inclusion proof of leaf `index` (leaf-up order):
+/// the siblings left of the leaf's path are exactly the complete subtrees
+/// that make up that prefix, largest first. The hashes are the proof's, so
+/// they are only as good as the proof: a caller that checks the tree root
+/// it computes from this range against a trusted root has checked them.
+pub fn prefix_range(index: u64, size: u64, proof: &[Hash]) -> Result<CompactRange, TlogError> {
+    if index >= size {
+        return Err(TlogError::Range(format!(
+            "leaf {index} is not in a tree of size {size}"
+        )));
+    }
+    let mut left = Vec::new();
+    let (mut lo, mut hi, mut m) = (0, size, index);
+    let mut depth = 0;
+    while hi - lo > 1 {
+        let k = split(hi - lo);
+        // Proof element `depth` from the top is the last but `depth`.
+        let sibling = proof
+            .len()
+            .checked_sub(depth + 1)
+            .and_then(|i| proof.get(i))
+            .ok_or_else(|| TlogError::Invalid("the inclusion proof is too short".into()))?;
+        if m < k {
+            hi = lo + k;
+        } else {
+            left.push(*sibling);
+            lo += k;
+            m -= k;
+        }
+        depth += 1;
+    }
+    if depth != proof.len() {
+        return Err(TlogError::Invalid("the inclusion proof is too long".into()));
+    }
+    CompactRange::from_parts(index, left).ok_or_else(|| TlogError::Invalid("the prefix does not decompose".into()))
+}
+
 /// Checks a consistency proof (RFC 9162 §2.1.4.2).
 pub fn verify_consistency(
     old: u64,
@@ -374,7 +412,9 @@ fn three_digits(s: &str) -> Option<u64> {
     (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
 }
 
-fn parse_decimal(s: &str) -> Option<u64> {
+/// A canonical ASCII decimal: digits only, no leading zeros (`0` alone is
+/// zero), at most `u64::MAX`.
+pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
     let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     canonical.then(|| s.parse().ok())?
 }
@@ -494,6 +534,32 @@ mod tests {
         assert!(consistency_proof(&mut source, 71, 70).unwrap().is_err());
         assert!(consistency_proof(&mut source, 0, 70).unwrap().is_err());
         assert!(verify_consistency(0, 70, &root(&[]), &root(&all), &[]).is_err());
+    }
+
+    #[test]
+    fn prefix_ranges_come_from_inclusion_proofs() {
+        let all = leaves(70);
+        for size in 1..=70u64 {
+            let mut source: &[Hash] = &all[..size as usize];
+            for index in 0..size {
+                let proof = inclusion_proof(&mut source, index, size).unwrap().unwrap();
+                let mut range = prefix_range(index, size, &proof).unwrap();
+                let mut expected = CompactRange::new();
+                all[..index as usize].iter().for_each(|l| expected.append(*l, |_| {}));
+                assert_eq!(range, expected, "{index} of {size}");
+                all[index as usize..size as usize]
+                    .iter()
+                    .for_each(|l| range.append(*l, |_| {}));
+                assert_eq!(range.root(), root(&all[..size as usize]));
+                let mut long = proof.clone();
+                long.push([0; 32]);
+                assert!(prefix_range(index, size, &long).is_err());
+                if !proof.is_empty() {
+                    assert!(prefix_range(index, size, &proof[1..]).is_err());
+                }
+            }
+        }
+        assert!(prefix_range(5, 5, &[]).is_err());
     }
 
     #[test]

@@ -26,11 +26,13 @@ pub mod node;
 pub mod process;
 pub mod seal;
 pub mod tamper;
+pub mod witness;
 
 pub use chain::{assert_each_exactly_once, audit_chain};
 pub use db::TestDb;
 pub use node::{NodeOptions, TestNode};
 pub use process::NodeProcess;
+pub use witness::WitnessProcess;
 
 /// Status, `Content-Type` and body of an answer, uninterpreted.
 pub type RawAnswer = (u16, String, Vec<u8>);

@@ -14,6 +14,7 @@ pub mod proof;
 pub mod send;
 pub mod simulate;
 pub mod verify;
+pub mod witness;
 
 /// Runs the parsed command line (inside an actix system).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -30,5 +31,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Monitor(args) => monitor::run(global, args).await,
         Command::Bench(args) => bench::run(global, args).await,
         Command::Nodes(command) => nodes::run(global, command),
+        Command::Witness(command) => witness::run(global, command).await,
     }
 }

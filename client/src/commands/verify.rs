@@ -22,6 +22,7 @@ use crate::output::{emit, emit_json, one_line};
 use crate::progress;
 use crate::receipts::{self, ReceiptLine};
 use crate::trusted_log::{LogMisbehaviour, TrustedLog, verify_bundle};
+use crate::witnessed::{HistoryCheck, PolicyArgs, WitnessReport, witnessed_checkpoint};
 
 /// Blocks (and proofs) fetched ahead while earlier ones are checked.
 const FETCH_AHEAD: usize = 4;
@@ -67,13 +68,22 @@ const FETCH_AHEAD: usize = 4;
 /// also keeps a digest of every audited (sender, nonce) pair, so an audit
 /// with --from still catches a replay of a message audited before.
 ///
+/// With --witness-policy FILE the node's checkpoint (GET /checkpoint) must
+/// first satisfy the policy: signed by the node's log key and cosigned by a
+/// quorum of the policy's witnesses (C2SP tlog-policy, tlog-cosignature),
+/// else nothing is audited. The audited chain is then tied to it: the RFC
+/// 6962 tree of the audited messages (and of the open block's, up to the
+/// cosigned size) must have the cosigned root. A node showing you a history
+/// the witnesses did not see (a split view) fails here.
+///
 /// Exits non-zero naming the first bad block, message or receipt.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   sealchain verify
   sealchain verify --from 1000
-  sealchain verify --receipts ./receipts.jsonl --json")]
+  sealchain verify --receipts ./receipts.jsonl --json
+  sealchain verify --witness-policy ./witnesses.policy")]
 pub struct Args {
     /// First block to verify.
     #[arg(long, default_value_t = 0)]
@@ -91,6 +101,8 @@ pub struct Args {
     /// the node's current checkpoint).
     #[arg(long)]
     pub no_checkpoint: bool,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// What was verified (`--json` prints it, with `ok` and `error`).
@@ -106,6 +118,7 @@ struct Report {
     receipts: Option<ReceiptReport>,
     log: Option<LogReport>,
     checkpoint: Option<CheckpointReport>,
+    witnessed: Option<WitnessReport>,
     /// Every (sender, nonce) pair audited, remembered in the checkpoint.
     #[serde(skip)]
     pairs: Vec<(PairDigest, u64)>,
@@ -161,7 +174,17 @@ struct ReceiptReport {
 /// Runs `verify`.
 pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let receipts = args.receipts.as_deref().map(receipts::read).transpose()?;
+    let policy = args.policy.load()?;
     let node = connect(global, FETCH_AHEAD * 2).await?;
+    // Before anything else (and before the chain's length is read, so the
+    // cosigned tree is at most one open block ahead of the sealed blocks).
+    let witnessed = match &policy {
+        Some((file, policy)) => {
+            let witnessed = witnessed_checkpoint(&node, policy).await?;
+            Some((WitnessReport::new(file, policy, &witnessed), witnessed))
+        }
+        None => None,
+    };
     let checkpoint_file = match &args.checkpoint {
         Some(file) => file.clone(),
         None => global.checkpoint_file(&node.info.signing_key)?,
@@ -188,7 +211,15 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         ..Report::default()
     };
     let previous = checkpoint.as_ref().and_then(|(_, c)| c.as_ref());
-    let mut result = audit_chain(&node, args.from, receipts.unwrap_or_default(), previous, &mut report).await;
+    let mut result = audit_chain(
+        &node,
+        args.from,
+        receipts.unwrap_or_default(),
+        previous,
+        witnessed,
+        &mut report,
+    )
+    .await;
     if result.is_ok() {
         result = compare_with_log(&node, &tlog, args.from, global.timeout, &mut report).await;
     }
@@ -234,6 +265,14 @@ fn describe(r: &Report) -> String {
                 cp.file.display()
             ));
         }
+    }
+    if let Some(w) = &r.witnessed {
+        text.push_str(&w.describe());
+        text.push('\n');
+        text.push_str(&format!(
+            "history ok: the audited chain is the cosigned history ({} audited messages in the cosigned tree)\n",
+            w.covered
+        ));
     }
     if let Some(log) = &r.log {
         match (&log.skipped, log.checkpoint_size) {
@@ -302,6 +341,7 @@ async fn audit_chain(
     from: u64,
     receipts: Vec<ReceiptLine>,
     checkpoint: Option<&AuditCheckpoint>,
+    witnessed: Option<(WitnessReport, sealchain_shared::policy::Witnessed)>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let key = &node.signing_key;
@@ -348,6 +388,10 @@ async fn audit_chain(
         audit::verify_block_header(&before, key, block_size, None)?;
         prev = Some(before.hash.0);
     }
+    let mut history = match &witnessed {
+        Some((_, w)) => Some(HistoryCheck::start(node, w, from * u64::from(block_size)).await?),
+        None => None,
+    };
     let mut auditor = Auditor::starting_at(*key, block_size, from, prev);
     if let Some(cp) = checkpoint {
         // Replays of messages audited before, also before --from.
@@ -379,6 +423,11 @@ async fn audit_chain(
     while let Some(block) = blocks.next().await {
         let block = block?;
         auditor.check(&block).map_err(|e| fail(e, from, expected))?;
+        if let Some(history) = history.as_mut() {
+            for m in &block.messages {
+                history.push(m.leaf_hash.0)?;
+            }
+        }
         if let Some(cp) = checkpoint {
             cp.check_block(expected, &block.summary.hash)?;
         }
@@ -403,6 +452,10 @@ async fn audit_chain(
     }
     bar.finish_and_clear();
     report.pairs = auditor.pairs();
+    if let (Some(history), Some((mut witness_report, _))) = (history, witnessed) {
+        witness_report.covered = history.finish(node, count * u64::from(block_size)).await?;
+        report.witnessed = Some(witness_report);
+    }
 
     // Receipts of blocks before --from: their headers are checked on their
     // own (no link), then the proofs. Receipts beyond the head are pending.

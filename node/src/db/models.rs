@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{blocks, chain_state, checkpoints, clients, messages, tile_hashes};
+use super::schema::{blocks, chain_state, checkpoints, clients, messages, tile_hashes, witness_cosignatures};
 
 /// The single row of `chain_state`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -125,4 +125,18 @@ pub struct CheckpointRow {
     pub note: String,
     /// When it was published, Unix ms.
     pub published_at: i64,
+}
+
+/// A witness's cosignature of a checkpoint (PROTOCOL §10).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = witness_cosignatures, check_for_backend(diesel::pg::Pg))]
+pub struct CosignatureRow {
+    /// The checkpoint's tree size.
+    pub tree_size: i64,
+    /// The witness's verifier key string.
+    pub witness: String,
+    /// The cosignature line, without its newline.
+    pub line: String,
+    /// Its timestamp, POSIX seconds.
+    pub cosigned_at: i64,
 }

@@ -7,8 +7,10 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bytea};
 
-use super::models::{BlockRow, ChainState, CheckpointRow, ClientRow, MessageRow, NewChainState, TileHashRow};
-use super::schema::{blocks, chain_state, checkpoints, clients, messages, tile_hashes};
+use super::models::{
+    BlockRow, ChainState, CheckpointRow, ClientRow, CosignatureRow, MessageRow, NewChainState, TileHashRow,
+};
+use super::schema::{blocks, chain_state, checkpoints, clients, messages, tile_hashes, witness_cosignatures};
 
 /// Creates the chain state row if the database is new, then returns it.
 #[tracing::instrument(skip_all)]
@@ -126,6 +128,69 @@ pub fn checkpoint(conn: &mut PgConnection, tree_size: i64) -> QueryResult<Option
     checkpoints::table
         .find(tree_size)
         .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The checkpoint of one tree size, under a row lock held until the
+/// transaction ends.
+pub fn lock_checkpoint(conn: &mut PgConnection, tree_size: i64) -> QueryResult<Option<CheckpointRow>> {
+    checkpoints::table
+        .find(tree_size)
+        .select(CheckpointRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+/// Stores a witness's cosignature of a checkpoint, replacing an older one
+/// of the same witness for the same checkpoint.
+pub fn upsert_cosignature(conn: &mut PgConnection, row: &CosignatureRow) -> QueryResult<()> {
+    diesel::insert_into(witness_cosignatures::table)
+        .values(row)
+        .on_conflict((witness_cosignatures::tree_size, witness_cosignatures::witness))
+        .do_update()
+        .set((
+            witness_cosignatures::line.eq(&row.line),
+            witness_cosignatures::cosigned_at.eq(row.cosigned_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The cosignatures gathered for the checkpoint of `tree_size` from the
+/// witnesses `witnesses` (verifier keys), in no particular order.
+pub fn cosignatures(conn: &mut PgConnection, tree_size: i64, witnesses: &[String]) -> QueryResult<Vec<CosignatureRow>> {
+    witness_cosignatures::table
+        .filter(witness_cosignatures::tree_size.eq(tree_size))
+        .filter(witness_cosignatures::witness.eq_any(witnesses))
+        .select(CosignatureRow::as_select())
+        .load(conn)
+}
+
+/// The newest tree size `witness` cosigned, if any.
+pub fn witness_cosigned_size(conn: &mut PgConnection, witness: &str) -> QueryResult<Option<i64>> {
+    witness_cosignatures::table
+        .filter(witness_cosignatures::witness.eq(witness))
+        .select(diesel::dsl::max(witness_cosignatures::tree_size))
+        .first(conn)
+}
+
+/// Records the note served for a checkpoint that reached the quorum.
+pub fn set_cosigned_note(conn: &mut PgConnection, tree_size: i64, note: &str) -> QueryResult<()> {
+    diesel::update(checkpoints::table.find(tree_size))
+        .set(checkpoints::cosigned_note.eq(note))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The newest checkpoint that reached the quorum: its size and its note
+/// with the cosignatures.
+pub fn latest_cosigned(conn: &mut PgConnection) -> QueryResult<Option<(i64, String)>> {
+    checkpoints::table
+        .filter(checkpoints::cosigned_note.is_not_null())
+        .order(checkpoints::tree_size.desc())
+        .select((checkpoints::tree_size, checkpoints::cosigned_note.assume_not_null()))
         .first(conn)
         .optional()
 }

@@ -35,6 +35,7 @@ diesel::table! {
         root -> Bytea,
         note -> Text,
         published_at -> Int8,
+        cosigned_note -> Nullable<Text>,
     }
 }
 
@@ -65,6 +66,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    witness_cosignatures (tree_size, witness) {
+        tree_size -> Int8,
+        witness -> Text,
+        line -> Text,
+        cosigned_at -> Int8,
+    }
+}
+
+diesel::joinable!(witness_cosignatures -> checkpoints (tree_size));
+
 diesel::allow_tables_to_appear_in_same_query!(
     blocks,
     chain_state,
@@ -72,4 +84,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     clients,
     messages,
     tile_hashes,
+    witness_cosignatures,
 );

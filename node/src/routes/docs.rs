@@ -21,6 +21,7 @@ use super::{blocks, clients, health, log, messages, node};
         clients::add_client, clients::list_clients, clients::remove_client,
         health::healthz, health::readyz, health::metrics,
         log::checkpoint, log::tile, log::inclusion, log::consistency,
+        log::latest_checkpoint, log::witnesses,
     ),
     modifiers(&AdminToken),
     tags(

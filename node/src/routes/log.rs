@@ -30,6 +30,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     // Entry bundles are compressed when the client accepts it (tlog-tiles:
     // they SHOULD be); hash tiles are random bytes and are not.
     cfg.route("/checkpoint", web::get().to(checkpoint))
+        .route("/v1/log/checkpoint/latest", web::get().to(latest_checkpoint))
+        .route("/v1/log/witnesses", web::get().to(witnesses))
         .service(
             web::resource("/tile/entries/{tail:.*}")
                 .wrap(Compress::default())
@@ -40,21 +42,102 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/v1/log/proof/consistency", web::get().to(consistency));
 }
 
-/// The newest signed checkpoint (tlog-checkpoint, a signed note).
+/// The newest checkpoint with the cosignatures gathered for it so far.
+fn newest_with_cosignatures(conn: &mut PgConnection, vkeys: &[String]) -> Result<Option<String>, StoreError> {
+    let Some(row) = repo::latest_checkpoint(conn)? else {
+        return Ok(None);
+    };
+    if vkeys.is_empty() {
+        return Ok(Some(row.note));
+    }
+    let rows = repo::cosignatures(conn, row.tree_size, vkeys)?;
+    Ok(Some(
+        crate::witnessing::with_cosignatures(&row.note, &rows, vkeys)?.to_text(),
+    ))
+}
+
+/// The witnesses' verifier keys (none without witnesses).
+fn witness_vkeys(state: &AppState) -> Vec<String> {
+    state.witnesses.as_ref().map(|w| w.vkeys.clone()).unwrap_or_default()
+}
+
+/// A checkpoint note as served; the node publishes one at start-up, so
+/// there always is one.
+fn note_answer(note: Option<String>) -> Result<HttpResponse, ApiError> {
+    let note = note.ok_or_else(|| ApiError::Unavailable("no checkpoint is published yet".into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, MUTABLE))
+        .body(note))
+}
+
+/// The checkpoint to serve (tlog-checkpoint, a signed note). Without
+/// witnesses, the newest. With witnesses, the newest that reached the
+/// quorum, with every cosignature gathered; until one has, the newest with
+/// the cosignatures it has (a client with a witness policy refuses it).
 #[utoipa::path(get, path = "/checkpoint", tag = "log",
     responses(
-        (status = 200, description = "The newest checkpoint: origin, tree size and base64 root hash, signed by the node (C2SP signed-note)", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 200, description = "The checkpoint: origin, tree size and base64 root hash, signed by the node (C2SP signed-note), with the witnesses' cosignatures (C2SP tlog-cosignature) when the node has witnesses: the newest that reached the witness quorum", content_type = "text/plain; charset=utf-8", body = String),
         (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let latest = db::run(&state.pool, |conn| Ok(repo::latest_checkpoint(conn)?)).await?;
-    // The node publishes one at start-up, so there always is one.
-    let latest = latest.ok_or_else(|| ApiError::Unavailable("no checkpoint is published yet".into()))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
-        .insert_header((CACHE_CONTROL, MUTABLE))
-        .body(latest.note))
+    let vkeys = witness_vkeys(&state);
+    let note = db::run(&state.pool, move |conn| {
+        if !vkeys.is_empty()
+            && let Some((_, note)) = repo::latest_cosigned(conn)?
+        {
+            return Ok(Some(note));
+        }
+        newest_with_cosignatures(conn, &vkeys)
+    })
+    .await?;
+    note_answer(note)
+}
+
+/// The newest checkpoint, whether or not it reached the witness quorum,
+/// with the cosignatures gathered so far.
+#[utoipa::path(get, path = "/v1/log/checkpoint/latest", tag = "log",
+    responses(
+        (status = 200, description = "The newest signed checkpoint, with the cosignatures gathered for it so far (it may still wait for the witness quorum)", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn latest_checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let vkeys = witness_vkeys(&state);
+    let note = db::run(&state.pool, move |conn| newest_with_cosignatures(conn, &vkeys)).await?;
+    note_answer(note)
+}
+
+/// `GET /v1/log/witnesses`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct WitnessList {
+    /// How many witnesses must cosign a checkpoint (0 without witnesses).
+    pub quorum: usize,
+    /// Each witness and what it last did, as seen by this node process.
+    pub witnesses: Vec<crate::witnessing::WitnessStatus>,
+}
+
+/// The node's witnesses: where each stands, its last latency and error.
+#[utoipa::path(get, path = "/v1/log/witnesses", tag = "log",
+    responses((status = 200, description = "The witnesses this node process sends its checkpoints to, and the quorum", body = WitnessList)))]
+#[tracing::instrument(skip_all)]
+pub async fn witnesses(state: web::Data<AppState>) -> HttpResponse {
+    let list = match &state.witnesses {
+        Some(w) => WitnessList {
+            quorum: w.quorum,
+            witnesses: w
+                .statuses
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        },
+        None => WitnessList {
+            quorum: 0,
+            witnesses: Vec::new(),
+        },
+    };
+    HttpResponse::Ok().json(list)
 }
 
 /// A tile (`tile/<L>/<N>[.p/<W>]`, the hashes) or an entry bundle
