@@ -13,6 +13,8 @@
 //! | `sealchain_checkpoint_tree_size` | gauge | tree size of the newest checkpoint this process published |
 //! | `sealchain_writer_alive` | gauge | 1 while the writer thread runs, 0 once it stopped |
 //! | `sealchain_writer_consecutive_failures` | gauge | failed write attempts since the last success |
+//! | `sealchain_event_readers` | gauge | readers of `GET /v1/events` in the live feed |
+//! | `sealchain_event_readers_dropped_total` | counter | event readers dropped for falling behind |
 //!
 //! The `metrics` facade has one recorder per process; several nodes in one
 //! process (the integration tests) share it.
@@ -44,6 +46,10 @@ pub const CHECKPOINT_SIZE: &str = "sealchain_checkpoint_tree_size";
 pub const WRITER_ALIVE: &str = "sealchain_writer_alive";
 /// Gauge: consecutive failed write attempts.
 pub const WRITER_FAILURES: &str = "sealchain_writer_consecutive_failures";
+/// Gauge: readers of the event stream in the live feed.
+pub const EVENT_READERS: &str = "sealchain_event_readers";
+/// Counter: event readers dropped for falling behind.
+pub const EVENT_READERS_DROPPED: &str = "sealchain_event_readers_dropped_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -100,5 +106,10 @@ pub fn describe() {
     metrics::describe_gauge!(
         WRITER_FAILURES,
         "Failed write attempts (batches or idle probes) since the last success."
+    );
+    metrics::describe_gauge!(EVENT_READERS, "Readers of GET /v1/events in the live feed.");
+    metrics::describe_counter!(
+        EVENT_READERS_DROPPED,
+        "Event stream readers dropped because their buffer was full."
     );
 }
