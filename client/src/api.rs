@@ -16,6 +16,9 @@ use sealchain_shared::envelope::Envelope;
 use sealchain_shared::hexbytes::HexBytes;
 use serde::de::DeserializeOwned;
 
+/// The raw bytes of an event stream (`GET /v1/events`), as they arrive.
+pub type EventBytes = futures_util::stream::LocalBoxStream<'static, Result<Vec<u8>, String>>;
+
 /// Largest response body read (a block of many large messages).
 const MAX_RESPONSE_BYTES: usize = sealchain_shared::api::MAX_BLOCK_JSON_BYTES as usize;
 
@@ -348,6 +351,39 @@ impl NodeClient {
                 b.index
             ))),
         }
+    }
+
+    /// `GET /v1/events?from=I`: the node's Server-Sent Events from block
+    /// `from` on, as raw bytes (parse them with `eventsource-stream`). The
+    /// stream has no deadline of its own: the node sends a comment at least
+    /// every 15 s, so a reader can tell a quiet chain from a lost node.
+    pub async fn events(&self, from: u64) -> Result<EventBytes, ApiError> {
+        use futures_util::StreamExt;
+        let request = self
+            .http
+            .get(self.url(&format!("/v1/events?from={from}")))
+            .insert_header(("Accept", "text/event-stream"));
+        let mut response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let bytes = response
+                .body()
+                .limit(64 * 1024)
+                .await
+                .map_err(|e| self.unreachable(format!("reading the answer: {e}")))?;
+            return Err(match Self::decode::<serde_json::Value>(status, retry_after, &bytes) {
+                Err(e) => e,
+                Ok(_) => ApiError::BadResponse(format!("{status} instead of an event stream")),
+            });
+        }
+        Ok(response
+            .map(|chunk| chunk.map(|b| b.to_vec()).map_err(|e| e.to_string()))
+            .boxed_local())
     }
 
     /// `GET` of any path, decoded as `T` (for paths not wrapped above).
