@@ -17,6 +17,7 @@
 
 pub mod chain;
 pub mod db;
+pub mod fill;
 pub mod node;
 pub mod process;
 pub mod seal;
