@@ -11,10 +11,21 @@ use crate::seal;
 /// Sends `count` messages from `clients` identities (round robin, up to 8
 /// in flight) and returns their receipts in seq order.
 pub async fn send(client: &NodeClient, info: &NodeInfo, clients: &[SigningKey], count: usize) -> Vec<Receipt> {
+    send_with(client, info, clients, count, 8).await
+}
+
+/// Like [`send`], with up to `in_flight` messages in flight.
+pub async fn send_with(
+    client: &NodeClient,
+    info: &NodeInfo,
+    clients: &[SigningKey],
+    count: usize,
+    in_flight: usize,
+) -> Vec<Receipt> {
     let mut receipts = Vec::with_capacity(count);
     let mut sent = 0;
     while sent < count {
-        let batch = (count - sent).min(8);
+        let batch = (count - sent).min(in_flight.max(1));
         let answers = join_all((sent..sent + batch).map(|i| {
             let key = &clients[i % clients.len()];
             let body = serde_json::json!({

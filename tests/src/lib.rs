@@ -61,3 +61,11 @@ pub async fn post_raw(base: &str, path: &str, body: Vec<u8>) -> RawAnswer {
 pub async fn get_raw(base: &str, path: &str) -> RawAnswer {
     raw(awc::Client::new().get(format!("{base}{path}")), None).await
 }
+
+/// The value of metric `name` (with its labels, as rendered) in a
+/// Prometheus text answer.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse().ok())
+}

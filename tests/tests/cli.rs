@@ -12,7 +12,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::SystemTime;
 
 use assert_cmd::assert::OutputAssertExt;
 use predicates::prelude::*;
@@ -21,31 +20,8 @@ use sealchain_shared::{VerifyingKey, audit};
 use sealchain_tests::{NodeOptions, TestDb, TestNode, seal, tamper};
 use serde_json::Value;
 
-/// The `sealchain` binary, checked to be newer than every file of the
-/// client's sources.
 fn binary() -> PathBuf {
-    let bin = sealchain_tests::process::binary("sealchain");
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap();
-    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../client");
-    let newest = newest_mtime(&client.join("src")).max(newest_mtime(&client.join("Cargo.toml")));
-    assert!(
-        built >= newest,
-        "{} is older than client/src: run `cargo build -p sealchain-client` first",
-        bin.display()
-    );
-    bin
-}
-
-fn newest_mtime(path: &Path) -> SystemTime {
-    let meta = std::fs::metadata(path).unwrap();
-    if !meta.is_dir() {
-        return meta.modified().unwrap();
-    }
-    std::fs::read_dir(path)
-        .unwrap()
-        .map(|e| newest_mtime(&e.unwrap().path()))
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+    sealchain_tests::process::client_binary()
 }
 
 /// A working directory (keys, pin file, receipts) and the node to talk to.
