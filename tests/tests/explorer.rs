@@ -339,6 +339,8 @@ async fn explorer_queries_read_indexes_in_order() {
         format!(
             "SELECT * FROM messages WHERE sender = '\\x{sender}' AND seq < 9223372036854775807 ORDER BY seq DESC LIMIT 51"
         ),
+        // The capped count of a sender's messages.
+        format!("SELECT seq FROM messages WHERE sender = '\\x{sender}' ORDER BY sender, seq LIMIT 10001"),
         // A sender's first message.
         format!("SELECT seq, received_at FROM messages WHERE sender = '\\x{sender}' ORDER BY seq ASC LIMIT 1"),
         // Search by leaf hash.

@@ -5,7 +5,7 @@
 //! | query | index |
 //! | --- | --- |
 //! | newest blocks first | `blocks` primary key, backwards |
-//! | a sender's messages, newest first, a page at a time | `messages_sender_seq` (`sender`, `seq`) |
+//! | a sender's messages, newest first, a page at a time; their count up to 10,001 | `messages_sender_seq` (`sender`, `seq`) |
 //! | a message by leaf hash | `messages_leaf_hash` |
 //! | the checkpoint of a minute ago | `checkpoints` primary key, backwards, stopping at the first match |
 
@@ -52,11 +52,14 @@ pub(crate) fn sender_first(conn: &mut PgConnection, sender: &[u8]) -> QueryResul
         .optional()
 }
 
-/// How many messages `sender` has, counting at most `cap` (an index-only
-/// scan of at most `cap` entries).
+/// How many messages `sender` has, counting at most `cap`: an index scan of
+/// at most `cap` entries. (Ordered as the index is, so that Postgres never
+/// prefers a sequential scan for a sender with many messages: one that sent
+/// only near the end of the table would have it read the whole table.)
 pub(crate) fn sender_count(conn: &mut PgConnection, sender: &[u8], cap: i64) -> QueryResult<i64> {
     let capped = messages::table
         .filter(messages::sender.eq(sender))
+        .order((messages::sender.asc(), messages::seq.asc()))
         .select(messages::seq)
         .limit(cap)
         .load::<i64>(conn)?;
