@@ -53,7 +53,8 @@ use crate::metrics as m;
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Events one reader may have waiting; a reader further behind is dropped.
 pub const READER_BUFFER: usize = 256;
-/// Readers one process serves at once; more are answered 503.
+/// Streams one process serves at once (replaying or live); more are
+/// answered 503.
 pub const MAX_READERS: usize = 1000;
 /// Block headers read per database round trip (replay and poller).
 pub const PAGE: i64 = 100;
@@ -152,6 +153,8 @@ struct Subscriber {
 struct Inner {
     subscribers: Mutex<Vec<Subscriber>>,
     next_id: AtomicU64,
+    /// Open streams, replaying or in the live feed.
+    streams: std::sync::atomic::AtomicUsize,
     closed: watch::Sender<bool>,
 }
 
@@ -170,6 +173,21 @@ impl std::fmt::Debug for EventHub {
 impl Default for EventHub {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// One open stream, counted against [`MAX_READERS`] until dropped.
+pub struct StreamSlot(EventHub);
+
+impl std::fmt::Debug for StreamSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamSlot")
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.inner.streams.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -201,6 +219,7 @@ impl EventHub {
             inner: Arc::new(Inner {
                 subscribers: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(0),
+                streams: std::sync::atomic::AtomicUsize::new(0),
                 closed,
             }),
         }
@@ -216,22 +235,31 @@ impl EventHub {
         self.lock().len()
     }
 
-    /// Joins the live feed, or `None` when [`MAX_READERS`] are in it.
-    pub fn subscribe(&self) -> Option<Subscription> {
+    /// A place for one more stream, or `None` when [`MAX_READERS`] are
+    /// open; the stream holds it until it ends.
+    pub fn open_stream(&self) -> Option<StreamSlot> {
+        let streams = &self.inner.streams;
+        streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_READERS).then_some(n + 1)
+            })
+            .ok()?;
+        Some(StreamSlot(self.clone()))
+    }
+
+    /// Joins the live feed.
+    pub fn subscribe(&self) -> Subscription {
         let (tx, rx) = mpsc::channel(READER_BUFFER);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut subscribers = self.lock();
-        if subscribers.len() >= MAX_READERS {
-            return None;
-        }
         subscribers.push(Subscriber { id, tx });
         metrics::gauge!(m::EVENT_READERS).set(subscribers.len() as f64);
         drop(subscribers);
-        Some(Subscription {
+        Subscription {
             hub: self.clone(),
             id,
             rx,
-        })
+        }
     }
 
     fn remove(&self, id: u64) {
@@ -392,6 +420,7 @@ struct Reader {
     closed: watch::Receiver<bool>,
     started: bool,
     done: bool,
+    _slot: StreamSlot,
 }
 
 impl Reader {
@@ -438,9 +467,7 @@ impl Reader {
                 // before joining was missed.
                 self.replaying = false;
             } else {
-                self.live = Some(self.hub.subscribe().ok_or_else(|| {
-                    StoreError::Unavailable(format!("this node serves {MAX_READERS} event readers already"))
-                })?);
+                self.live = Some(self.hub.subscribe());
             }
         }
         Ok(out)
@@ -543,11 +570,9 @@ pub async fn events(
             ))
         })?),
     };
-    if hub.readers() >= MAX_READERS {
-        return Err(ApiError::Unavailable(format!(
-            "this node serves {MAX_READERS} event readers already"
-        )));
-    }
+    let slot = hub
+        .open_stream()
+        .ok_or_else(|| ApiError::Unavailable(format!("this node serves {MAX_READERS} event streams already")))?;
     let cursor = match (resume, query.from) {
         (Some(cursor), _) => cursor,
         (None, Some(from)) => Cursor {
@@ -571,6 +596,7 @@ pub async fn events(
         closed: hub.closed(),
         started: false,
         done: false,
+        _slot: slot,
     };
     let body = stream::unfold(reader, |mut reader| async move {
         let bytes = reader.next().await?;
@@ -642,8 +668,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_reader_is_dropped_and_the_others_keep_their_events() {
         let hub = EventHub::new();
-        let mut fast = hub.subscribe().unwrap();
-        let slow = hub.subscribe().unwrap();
+        let mut fast = hub.subscribe();
+        let slow = hub.subscribe();
         let mut dropped = 0;
         for i in 0..READER_BUFFER as u64 {
             dropped += hub.publish(header(i));
@@ -674,7 +700,7 @@ mod tests {
     #[tokio::test]
     async fn closing_clears_the_feed_and_tells_every_stream() {
         let hub = EventHub::new();
-        let mut sub = hub.subscribe().unwrap();
+        let mut sub = hub.subscribe();
         let mut closed = hub.closed();
         hub.close();
         assert!(*closed.borrow_and_update());
@@ -683,11 +709,11 @@ mod tests {
     }
 
     #[test]
-    fn readers_are_capped() {
+    fn streams_are_capped() {
         let hub = EventHub::new();
-        let subs: Vec<_> = (0..MAX_READERS).map(|_| hub.subscribe().unwrap()).collect();
-        assert!(hub.subscribe().is_none());
-        drop(subs);
-        assert!(hub.subscribe().is_some());
+        let slots: Vec<_> = (0..MAX_READERS).map(|_| hub.open_stream().unwrap()).collect();
+        assert!(hub.open_stream().is_none());
+        drop(slots);
+        assert!(hub.open_stream().is_some());
     }
 }
