@@ -118,6 +118,15 @@ pub struct Submitted {
     pub attempts: u32,
 }
 
+/// The `Retry-After` seconds of an answer, if it has them.
+fn retry_after<S>(response: &awc::ClientResponse<S>) -> Option<u64> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A connection to one node.
 #[derive(Clone)]
 pub struct NodeClient {
@@ -214,11 +223,7 @@ impl NodeClient {
             None => request.send().await,
         };
         let mut response = sent.map_err(|e| self.unreachable(e))?;
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
+        let retry_after = retry_after(&response);
         let bytes = response
             .body()
             .limit(MAX_RESPONSE_BYTES)
@@ -366,11 +371,7 @@ impl NodeClient {
         let mut response = request.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
+            let retry_after = retry_after(&response);
             let bytes = response
                 .body()
                 .limit(64 * 1024)
