@@ -44,5 +44,24 @@ done
 pg_isready -q -h 127.0.0.1 -p "$port" || { say "PostgreSQL did not become ready on port $port"; exit 1; }
 
 as_root su postgres -c "psql -q -p $port -c \"ALTER USER postgres PASSWORD '$PASSWORD'\"" >&2
+
+# The read-replica tests take a streaming replica of this server with
+# pg_basebackup: it needs wal_level replica (the default), WAL senders, and
+# a `replication` entry for 127.0.0.1 in pg_hba.conf (Debian's default has
+# one; added if missing). The postgres role has REPLICATION.
+pgq() { as_root su postgres -c "psql -Atq -p $port -c \"$1\""; }
+if [ "$(pgq 'SHOW wal_level')" = "minimal" ] || [ "$(pgq 'SHOW max_wal_senders')" = "0" ]; then
+    say "enabling streaming replication (wal_level replica) and restarting"
+    pgq "ALTER SYSTEM SET wal_level = replica" >&2
+    pgq "ALTER SYSTEM SET max_wal_senders = 10" >&2
+    as_root pg_ctlcluster "$version" main restart >&2
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p "$port" && break; sleep 1; done
+fi
+hba="$(pgq 'SHOW hba_file')"
+if ! as_root grep -Eq '^host[[:space:]]+replication[[:space:]]+(all|postgres)[[:space:]]+127\.0\.0\.1/32' "$hba"; then
+    say "allowing replication connections from 127.0.0.1 in $hba"
+    echo "host replication all 127.0.0.1/32 scram-sha-256" | as_root tee -a "$hba" >/dev/null
+    pgq "SELECT pg_reload_conf()" >/dev/null
+fi
 say "PostgreSQL $version is up on 127.0.0.1:$port"
 echo "export TEST_DATABASE_URL=postgres://postgres:$PASSWORD@127.0.0.1:$port/postgres"

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 use sealchain_shared::api::{
-    Block, BlockCount, BlockList, BlockSummary, ClientEntry, ClientList, InclusionProof, MessageRecord, NewClient,
-    NodeInfo, Problem, Receipt,
+    Block, BlockCount, BlockList, BlockSummary, ClientEntry, ClientList, ConsistencyProof, InclusionProof,
+    LogInclusionProof, MessageRecord, NewClient, NodeInfo, Problem, Receipt,
 };
 use sealchain_shared::envelope::Envelope;
 use sealchain_shared::hexbytes::HexBytes;
+use sealchain_shared::tlog::TileId;
 use serde::de::DeserializeOwned;
 
 /// The raw bytes of an event stream (`GET /v1/events`), as they arrive.
@@ -254,6 +255,37 @@ impl NodeClient {
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let (status, retry, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
         Self::decode(status, retry, &bytes)
+    }
+
+    /// The body of a successful `GET` as bytes, or the problem.
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ApiError> {
+        let (status, retry, bytes) = self.exchange(self.http.get(self.url(path)), None).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Self::decode::<serde_json::Value>(status, retry, &bytes).map(|_| Vec::new())
+    }
+
+    /// `GET /checkpoint`: the log's newest checkpoint note, unverified.
+    pub async fn checkpoint_note(&self) -> Result<Vec<u8>, ApiError> {
+        self.get_bytes("/checkpoint").await
+    }
+
+    /// `GET /tile/...`: a tile or entry bundle, unverified.
+    pub async fn tile(&self, id: &TileId) -> Result<Vec<u8>, ApiError> {
+        self.get_bytes(&format!("/{}", id.path())).await
+    }
+
+    /// `GET /v1/log/proof/inclusion?seq=S&tree_size=N`.
+    pub async fn log_inclusion(&self, seq: u64, tree_size: u64) -> Result<LogInclusionProof, ApiError> {
+        self.get(&format!("/v1/log/proof/inclusion?seq={seq}&tree_size={tree_size}"))
+            .await
+    }
+
+    /// `GET /v1/log/proof/consistency?from=M&to=N`.
+    pub async fn log_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof, ApiError> {
+        self.get(&format!("/v1/log/proof/consistency?from={from}&to={to}"))
+            .await
     }
 
     /// `GET /v1/node`.

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, blocks, keygen, node_info, nodes, proof, send, simulate, verify};
+use crate::commands::{bench, blocks, checkpoint, keygen, monitor, node_info, nodes, proof, send, simulate, verify};
 pub use crate::global::Global;
 
 /// sealchain: send signed, sealed messages to a sealchain node, query its
@@ -12,7 +12,10 @@ pub use crate::global::Global;
 /// Messages are signed with your client key (Ed25519), sealed to the node's
 /// encryption key (HPKE) and answered with a receipt the node signs. Every
 /// 100 (or --block-size) messages the node seals a block; `verify` checks the
-/// whole chain and your receipts without trusting the node.
+/// whole chain and your receipts without trusting the node. The node also
+/// publishes every message in a transparency log (C2SP checkpoints and
+/// tiles): `checkpoint` and `monitor` follow it, `proof --out` writes a
+/// proof bundle anyone can check offline with `proof --verify`.
 ///
 /// Each node's keys are pinned on first contact in the known-nodes file of
 /// your data directory (trust on first use, like SSH's known_hosts);
@@ -36,7 +39,10 @@ Examples:
   sealchain node-info
   sealchain send --key ./client-keys/client-000.pem --topic sensors/temp --body '{\"reading\": 21.5}'
   sealchain simulate --keys ./client-keys --clients 10 --interval 1s --duration 60s
-  sealchain verify --receipts ./receipts.jsonl";
+  sealchain verify --receipts ./receipts.jsonl
+  sealchain checkpoint
+  sealchain monitor --entries
+  sealchain proof 42 --out 42.tlog-proof";
 
 /// The subcommands. Each one's help is the doc comment of its `Args` in
 /// `commands/<name>.rs`.
@@ -58,6 +64,8 @@ pub enum Command {
     Blocks(blocks::BlocksCommand),
     Verify(verify::Args),
     Proof(proof::Args),
+    Checkpoint(checkpoint::Args),
+    Monitor(monitor::Args),
     Bench(bench::Args),
     #[command(subcommand)]
     Nodes(nodes::NodesCommand),

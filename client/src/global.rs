@@ -1,6 +1,7 @@
 //! The options every subcommand takes, and where the client keeps its
-//! state: the known-nodes file (pins) and one audit checkpoint per chain,
-//! in the user's data directory unless an option or variable says otherwise.
+//! state: the known-nodes file (pins), one audit checkpoint per chain, and
+//! per log the newest checkpoint verified, in the user's data directory
+//! unless an option or variable says otherwise.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,7 +32,8 @@ pub struct Global {
     /// that signs with another key.
     #[arg(long, global = true, env = "SEALCHAIN_NODE_KEY", value_name = "HEX")]
     pub node_key: Option<HexBytes<32>>,
-    /// Where the client keeps its state (known nodes, audit checkpoints).
+    /// Where the client keeps its state (known nodes, audit checkpoints, the
+    /// log checkpoints last seen).
     /// Default: the platform's data directory, e.g. ~/.local/share/sealchain.
     #[arg(long, global = true, env = "SEALCHAIN_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -75,6 +77,12 @@ impl Global {
             Some(file) => Ok(file.clone()),
             None => Ok(self.data_dir()?.join("known_nodes")),
         }
+    }
+
+    /// What this client remembers of the log of the node signing with
+    /// `signing_key`: `DATA_DIR/tlog/<signing key>/`.
+    pub fn log_dir(&self, signing_key: &Hex32) -> anyhow::Result<PathBuf> {
+        Ok(self.data_dir()?.join("tlog").join(signing_key.to_hex()))
     }
 
     /// The default audit checkpoint of the chain signed by `signing_key`.

@@ -11,15 +11,20 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod checkpoint;
+pub mod audit_checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod duration;
+pub mod files;
+pub mod floor;
 pub mod global;
+pub mod log_memory;
 pub mod output;
 pub mod pin;
 pub mod progress;
 pub mod receipts;
 pub mod sealing;
+pub mod signals;
 pub mod stats;
+pub mod trusted_log;

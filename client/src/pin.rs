@@ -2,18 +2,24 @@
 //! use), the way SSH keeps `known_hosts`.
 //!
 //! The first command that talks to a node URL appends a line with the
-//! node's signing key, encryption key and block size to the known-nodes
+//! node's signing key, encryption key, block size and log origin to the known-nodes
 //! file (`known_nodes` in the user's data directory unless `--pin-file`
 //! says otherwise). Every later command compares what the node at that URL
-//! serves with its line and refuses a node whose keys or block size differ:
-//! a node that swapped its keys could read new messages and sign a forged
-//! chain. The error names the file and line to remove if the change was
-//! intended. One file holds any number of nodes.
+//! serves with its line and refuses a node whose keys, block size or origin
+//! differ: a node that swapped its keys could read new messages and sign a
+//! forged chain, and the origin names the log whose checkpoints the signing
+//! key signs (its verifier key is origin and signing key). The error names
+//! the file and line to remove if the change was intended. One file holds
+//! any number of nodes.
 //!
 //! ```text
-//! # sealchain known nodes: <url> <signing key> <encryption key> <block size>
-//! http://127.0.0.1:8080 6685c333…88f8 931f2485…2625 100
+//! # sealchain known nodes: <url> <signing key> <encryption key> <block size> <log origin>
+//! http://127.0.0.1:8080 6685c333…88f8 931f2485…2625 100 sealchain.local/6685c333e5a1b2c4
 //! ```
+//!
+//! A line written before the log existed has no origin; the next contact
+//! that matches its keys adds the node's origin to it (trust on first use,
+//! as for the keys).
 
 use std::fmt;
 use std::fs;
@@ -24,7 +30,7 @@ use sealchain_shared::api::{Hex32, NodeInfo};
 use serde::Serialize;
 
 /// First line of a new known-nodes file.
-const HEADER: &str = "# sealchain known nodes: <url> <signing key> <encryption key> <block size>\n";
+const HEADER: &str = "# sealchain known nodes: <url> <signing key> <encryption key> <block size> <log origin>\n";
 
 /// One pinned node: a line of the known-nodes file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,14 +45,31 @@ pub struct KnownNode {
     pub encryption_key: Hex32,
     /// Its chain's block size.
     pub block_size: u32,
+    /// Its log's origin (`None` on a line written before the log existed).
+    pub origin: Option<String>,
 }
 
 impl KnownNode {
     fn to_line(&self) -> String {
-        format!(
-            "{} {} {} {}\n",
+        let mut line = format!(
+            "{} {} {} {}",
             self.url, self.signing_key, self.encryption_key, self.block_size
-        )
+        );
+        if let Some(origin) = &self.origin {
+            line.push(' ');
+            line.push_str(origin);
+        }
+        line.push('\n');
+        line
+    }
+
+    /// Whether `served` has the keys, block size and origin of this line
+    /// (a line without an origin matches any).
+    fn matches(&self, served: &KnownNode) -> bool {
+        self.signing_key == served.signing_key
+            && self.encryption_key == served.encryption_key
+            && self.block_size == served.block_size
+            && self.origin.as_ref().is_none_or(|o| Some(o) == served.origin.as_ref())
     }
 }
 
@@ -135,6 +158,11 @@ impl fmt::Display for Mismatch {
         if p.block_size != s.block_size {
             differs.push(format!("block size {} (pinned {})", s.block_size, p.block_size));
         }
+        if let (Some(pinned), Some(served)) = (&p.origin, &s.origin)
+            && pinned != served
+        {
+            differs.push(format!("log origin {served} (pinned {pinned})"));
+        }
         write!(
             f,
             "node key mismatch: the node at {} now serves {}, unlike {file}:{line}; refusing to talk to it \
@@ -186,13 +214,18 @@ impl KnownNodes {
             }
             let bad = |why: &str| {
                 self.error(format!(
-                    "line {}: {why} (expected `<url> <signing key> <encryption key> <block size>`; fix or remove the line)",
+                    "line {}: {why} (expected `<url> <signing key> <encryption key> <block size> <log origin>`; fix or remove the line)",
                     i + 1
                 ))
             };
             let fields: Vec<&str> = trimmed.split_whitespace().collect();
-            let [url, signing, encryption, block_size] = fields[..] else {
-                return Err(bad("not four fields"));
+            let (url, signing, encryption, block_size, origin) = match fields[..] {
+                [url, signing, encryption, block_size] => (url, signing, encryption, block_size, None),
+                [url, signing, encryption, block_size, origin] => {
+                    sealchain_shared::note::check_origin(origin).map_err(|_| bad("bad log origin"))?;
+                    (url, signing, encryption, block_size, Some(origin.to_owned()))
+                }
+                _ => return Err(bad("not five fields")),
             };
             nodes.push(KnownNode {
                 line: i + 1,
@@ -200,6 +233,7 @@ impl KnownNodes {
                 signing_key: signing.parse().map_err(|_| bad("bad signing key"))?,
                 encryption_key: encryption.parse().map_err(|_| bad("bad encryption key"))?,
                 block_size: block_size.parse().map_err(|_| bad("bad block size"))?,
+                origin,
             });
         }
         Ok(nodes)
@@ -234,20 +268,26 @@ impl KnownNodes {
     pub fn forget(&self, url: &str) -> Result<Vec<KnownNode>, PinError> {
         let url = normalize_url(url);
         let removed: Vec<KnownNode> = self.entries()?.into_iter().filter(|n| n.url == url).collect();
-        if removed.is_empty() {
-            return Ok(removed);
+        if !removed.is_empty() {
+            self.rewrite(|number, line| (!removed.iter().any(|n| n.line == number)).then(|| line.to_owned()))?;
         }
+        Ok(removed)
+    }
+
+    /// Replaces the file atomically (a sibling written, then renamed) with
+    /// what `keep` makes of each line (1-based number and text; `None`
+    /// drops it).
+    fn rewrite(&self, keep: impl Fn(usize, &str) -> Option<String>) -> Result<(), PinError> {
         let text = fs::read_to_string(&self.file).map_err(|e| self.error(e.to_string()))?;
         let kept: String = text
             .lines()
             .enumerate()
-            .filter(|(i, _)| !removed.iter().any(|n| n.line == i + 1))
-            .map(|(_, l)| format!("{l}\n"))
+            .filter_map(|(i, l)| keep(i + 1, l))
+            .map(|l| format!("{l}\n"))
             .collect();
         let tmp = self.file.with_extension("tmp");
         fs::write(&tmp, kept).map_err(|e| self.error(e.to_string()))?;
-        fs::rename(&tmp, &self.file).map_err(|e| self.error(e.to_string()))?;
-        Ok(removed)
+        fs::rename(&tmp, &self.file).map_err(|e| self.error(e.to_string()))
     }
 }
 
@@ -280,6 +320,11 @@ impl PinPolicy {
                 PinStatus::Off
             });
         };
+        // The origin goes into the file: it must be one word of a line.
+        sealchain_shared::note::check_origin(&info.origin).map_err(|e| PinError::File {
+            file: file.clone(),
+            reason: format!("the node at {url} serves a log origin that cannot be pinned: {e}"),
+        })?;
         let known = KnownNodes::new(file.clone());
         let served = KnownNode {
             line: 0,
@@ -287,6 +332,7 @@ impl PinPolicy {
             signing_key: info.signing_key,
             encryption_key: info.encryption_key,
             block_size: info.block_size,
+            origin: Some(info.origin.clone()),
         };
         let pinned = match known.find(url)? {
             Some(pinned) => pinned,
@@ -306,10 +352,21 @@ impl PinPolicy {
                 first
             }
         };
-        if pinned.signing_key == served.signing_key
-            && pinned.encryption_key == served.encryption_key
-            && pinned.block_size == served.block_size
-        {
+        if pinned.matches(&served) {
+            if pinned.origin.is_none() {
+                // A line from before the log: pin its origin now.
+                let upgraded = KnownNode {
+                    line: pinned.line,
+                    ..served.clone()
+                };
+                known.rewrite(|number, line| {
+                    Some(if number == pinned.line {
+                        upgraded.to_line().trim_end().to_owned()
+                    } else {
+                        line.to_owned()
+                    })
+                })?;
+            }
             return Ok(PinStatus::Matched {
                 file: file.clone(),
                 line: pinned.line,
@@ -408,6 +465,56 @@ mod tests {
     }
 
     #[test]
+    fn the_log_origin_is_pinned_and_a_line_without_one_gets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_nodes");
+        let p = policy(&file);
+        p.check("http://a:1", &info(1, 2)).unwrap();
+        let pinned = KnownNodes::new(file.clone()).find("http://a:1").unwrap().unwrap();
+        assert_eq!(pinned.origin.as_deref(), Some("sealchain.local/0101010101010101"));
+        let mut moved = info(1, 2);
+        moved.origin = "log.example.com/other".into();
+        let err = p.check("http://a:1", &moved).unwrap_err().to_string();
+        assert!(
+            err.contains("log origin log.example.com/other (pinned sealchain.local/0101010101010101)"),
+            "{err}"
+        );
+        // A line from before the log (four fields) matches on its keys and
+        // is given the origin; from then on the origin is checked.
+        fs::write(
+            &file,
+            format!("{HEADER}http://b:1 {} {} 100\n", HexBytes([3; 32]), HexBytes([4; 32])),
+        )
+        .unwrap();
+        assert!(matches!(
+            p.check("http://b:1", &moved_to(3, 4, "log.example.com/b")).unwrap(),
+            PinStatus::Matched { line: 2, .. }
+        ));
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with(HEADER) && text.lines().nth(1).unwrap().ends_with(" 100 log.example.com/b"),
+            "{text}"
+        );
+        assert!(p.check("http://b:1", &moved_to(3, 4, "log.example.com/c")).is_err());
+        // An origin that cannot be one word of a line is refused, and
+        // nothing is written.
+        let before = fs::read_to_string(&file).unwrap();
+        let err = p
+            .check("http://c:1", &moved_to(5, 6, "two words\nhttp://evil 00 00 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be pinned"), "{err}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), before);
+    }
+
+    fn moved_to(signing: u8, encryption: u8, origin: &str) -> NodeInfo {
+        NodeInfo {
+            origin: origin.into(),
+            ..info(signing, encryption)
+        }
+    }
+
+    #[test]
     fn node_key_and_no_pin() {
         let none = PinPolicy {
             node_key: Some(HexBytes([1; 32])),
@@ -428,7 +535,7 @@ mod tests {
         let file = dir.path().join("known_nodes");
         fs::write(&file, "# comment\nhttp://a:1 nothex\n").unwrap();
         let err = policy(&file).check("http://a:1", &info(1, 2)).unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("not four fields"), "{err}");
+        assert!(err.contains("line 2") && err.contains("not five fields"), "{err}");
         assert_eq!(
             fs::read_to_string(&file).unwrap(),
             "# comment\nhttp://a:1 nothex\n",

@@ -17,6 +17,8 @@ pub struct Sealed {
     pub envelope_json: Vec<u8>,
     /// The leaf hash the receipt must name.
     pub leaf_hash: Hash,
+    /// `signature || message_bytes`: the log's entry (PROTOCOL §9).
+    pub signed_message: Vec<u8>,
 }
 
 /// Builds a message to `node` from `key`, signs it and seals it.
@@ -37,10 +39,12 @@ pub fn seal_to(
         .context("building the message")?
         .sign(key)
         .context("signing the message")?;
-    let envelope = Envelope::seal(node_encryption_key, &signed.to_bytes()).context("sealing the envelope")?;
+    let signed_message = signed.to_bytes();
+    let envelope = Envelope::seal(node_encryption_key, &signed_message).context("sealing the envelope")?;
     Ok(Sealed {
         envelope_json: envelope.to_json().into_bytes(),
         leaf_hash: signed.leaf_hash(),
+        signed_message,
     })
 }
 

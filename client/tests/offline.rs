@@ -60,6 +60,8 @@ fn every_subcommand_has_help_with_an_example() {
         &["blocks", "list"],
         &["verify"],
         &["proof"],
+        &["checkpoint"],
+        &["monitor"],
         &["bench"],
     ];
     for command in commands {
@@ -221,4 +223,48 @@ fn bad_input_is_refused_locally() {
         ],
     );
     assert_one_line_error(&o, "--duration (1s) must be at least --interval (2s)");
+
+    // proof: a SEQ, or --verify FILE with --vkey, never both.
+    for args in [
+        &["proof"][..],
+        &["proof", "--verify", "x.tlog-proof"],
+        &["proof", "--vkey", "k"],
+        &["proof", "3", "--verify", "x.tlog-proof", "--vkey", "k"],
+        &["proof", "--out", "x.tlog-proof"],
+    ] {
+        let o = sealchain(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    // --verify contacts no node: these fail on the key or the file alone.
+    let verify = |file: &str, vkey: &str| {
+        sealchain(
+            dir.path(),
+            &[
+                "--node",
+                "http://127.0.0.1:1",
+                "proof",
+                "--verify",
+                file,
+                "--vkey",
+                vkey,
+            ],
+        )
+    };
+    assert_one_line_error(&verify("x", "not a key"), "--vkey: malformed verifier key");
+    let vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    assert_one_line_error(&verify("missing", vkey), "reading missing");
+    std::fs::write(
+        dir.path().join("junk.tlog-proof"),
+        "c2sp.org/tlog-proof@v1\nindex 01\n\n",
+    )
+    .unwrap();
+    assert_one_line_error(
+        &verify("junk.tlog-proof", vkey),
+        "junk.tlog-proof is not a valid tlog-proof bundle: line 2: the index is not a decimal",
+    );
+    let o = sealchain(
+        dir.path(),
+        &["--node", "http://127.0.0.1:1", "monitor", "--interval", "0s"],
+    );
+    assert_one_line_error(&o, "--interval must be longer than 0");
 }

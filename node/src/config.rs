@@ -38,6 +38,8 @@ pub enum Command {
         #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
         keys_dir: PathBuf,
     },
+    // Its help is `SeedArgs`'s documentation.
+    Seed(crate::seed::SeedArgs),
 }
 
 /// How log lines are written.
@@ -67,6 +69,12 @@ pub struct ServeArgs {
     /// Postgres URL, e.g. postgres://user:password@localhost/sealchain.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A streaming replica of --database-url (a hot standby) for block,
+    /// message, proof and tile reads. A read the replica has not replayed
+    /// yet is answered from the primary, so it never misses what the
+    /// primary holds. Default: every read goes to --database-url.
+    #[arg(long, env = "SEALCHAIN_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
     /// Directory of the node's key files; created with new keys on first start.
     #[arg(long, env = "SEALCHAIN_KEYS_DIR", default_value = "./node-keys")]
     pub keys_dir: PathBuf,
@@ -189,6 +197,8 @@ pub struct Config {
     pub listen: String,
     /// Postgres URL.
     pub database_url: String,
+    /// A read replica's URL, if reads go elsewhere.
+    pub read_database_url: Option<String>,
     /// Key directory.
     pub keys_dir: PathBuf,
     /// Messages per block.
@@ -249,6 +259,7 @@ impl ServeArgs {
         let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         Ok(Config {
             listen: self.listen,
+            read_database_url: self.read_database_url.filter(|u| !u.is_empty() && *u != database_url),
             database_url,
             keys_dir: self.keys_dir,
             block_size: self.block_size,

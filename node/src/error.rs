@@ -54,6 +54,9 @@ pub enum ApiError {
     /// 401: admin API without a valid token.
     #[error("{0}")]
     Unauthorized(String),
+    /// 415: a request body that is not declared `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 500: a bug or an unexpected database error (details only in the log).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -82,6 +85,7 @@ impl ApiError {
             Self::NotSealed { .. } => "not_sealed",
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Internal(_) => "internal",
         }
     }
@@ -116,6 +120,7 @@ impl ResponseError for ApiError {
             },
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotSealed { .. } => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,

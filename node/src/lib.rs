@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod allowlist;
 pub mod config;
 pub mod convert;
 pub mod db;
@@ -24,6 +25,7 @@ pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -115,7 +115,20 @@ impl Application {
             .origin
             .clone()
             .unwrap_or_else(|| sealchain_shared::note::default_origin(&keys.signing.verifying_key()));
-        check_chain(&pool, &config, &keys, &origin).await?;
+        let next_seq = check_chain(&pool, &config, &keys, &origin).await?;
+        let replica = match config.read_database_url.clone() {
+            Some(url) => {
+                let (size, timeout, wait) = (config.db_pool_size, config.db_timeout, config.db_connect_timeout);
+                let (block_size, key) = (config.block_size, keys.signing.verifying_key().to_bytes());
+                let pool = tokio::task::spawn_blocking(move || {
+                    db::reads::connect_replica(&url, size, timeout, wait, block_size, &key)
+                })
+                .await??;
+                tracing::info!("block, message, proof and tile reads go to the read replica");
+                Some(pool)
+            }
+            None => None,
+        };
         let log_key = NoteVerifier::new(&origin, keys.signing.verifying_key())?;
         tracing::info!(origin, verifier_key = %log_key.to_vkey(), "log");
         let mut publisher = log::Publisher::new(pool.clone(), keys.signing.clone(), origin);
@@ -129,6 +142,12 @@ impl Application {
         if config.client_policy == ClientPolicy::Allowlist && config.admin_token.is_none() {
             tracing::warn!("allowlist policy without --admin-token: the admin API is disabled");
         }
+        let allowlist = if config.client_policy == ClientPolicy::Allowlist {
+            crate::allowlist::Allowlist::follow(config.database_url.clone(), config.db_timeout * 2)
+                .context("starting the allowlist listener")?
+        } else {
+            std::sync::Arc::default()
+        };
 
         let (ingest, writer) = writer::spawn(
             pool.clone(),
@@ -142,6 +161,7 @@ impl Application {
         )
         .context("starting the writer thread")?;
 
+        tokio::spawn(crate::metrics::upkeep());
         let limits = std::sync::Arc::new(RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_sender));
         if limits.enabled() {
             let limits = limits.clone();
@@ -158,8 +178,10 @@ impl Application {
         let events = EventHub::new();
         let poller = events::poller(pool.clone(), events.clone());
         let hub = web::Data::new(events.clone());
+        let reads = db::reads::Reads::new(pool.clone(), replica, config.block_size, next_seq);
         let state = web::Data::new(AppState {
             pool,
+            reads,
             ingest: ingest.clone(),
             verifying_key: keys.signing.verifying_key(),
             signing_key: keys.signing,
@@ -173,10 +195,11 @@ impl Application {
             admin_token: config.admin_token.clone(),
             log: log_key,
             limits,
+            allowlist,
         });
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(state.clone())
                 .app_data(hub.clone())
                 .configure(crate::routes::config)
@@ -246,8 +269,9 @@ impl Application {
 
 /// Creates the chain state on a new database, or checks that an existing
 /// chain matches this node's block size, signing key and log origin; then
-/// brings the log up to the chain (a chain from before the log).
-async fn check_chain(pool: &db::DbPool, config: &Config, keys: &NodeKeys, origin: &str) -> anyhow::Result<()> {
+/// brings the log up to the chain (a chain from before the log). Returns
+/// the chain's `next_seq`.
+async fn check_chain(pool: &db::DbPool, config: &Config, keys: &NodeKeys, origin: &str) -> anyhow::Result<u64> {
     let pool = pool.clone();
     let block_size = i32::try_from(config.block_size)?;
     let signing_key = keys.signing.verifying_key().to_bytes();
@@ -309,5 +333,5 @@ async fn check_chain(pool: &db::DbPool, config: &Config, keys: &NodeKeys, origin
         block_size,
         "chain loaded"
     );
-    Ok(())
+    Ok(u64::try_from(state.next_seq).unwrap_or_default())
 }

@@ -17,6 +17,8 @@ use crate::ratelimit::RateLimits;
 pub struct AppState {
     /// Database pool for reads and allowlist checks.
     pub pool: DbPool,
+    /// Block, message, proof and tile reads (the read replica, if any).
+    pub reads: crate::db::reads::Reads,
     /// The single writer's queue.
     pub ingest: IngestHandle,
     /// Signs receipts.
@@ -43,4 +45,6 @@ pub struct AppState {
     pub log: NoteVerifier,
     /// Rate limits of the ingest path.
     pub limits: std::sync::Arc<RateLimits>,
+    /// The allowlist in memory (followed only with the allowlist policy).
+    pub allowlist: std::sync::Arc<crate::allowlist::Allowlist>,
 }

@@ -83,6 +83,8 @@ fn bad_option_values_are_refused_by_name() {
         ("--block-size", "0"),
         ("--client-policy", "closed"),
         ("--max-skew", "-1"),
+        // Entry bundles carry each signed message with a 16-bit length.
+        ("--max-message-bytes", "65472"),
     ] {
         let out = node().arg(format!("{flag}={value}")).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");

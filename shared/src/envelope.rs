@@ -69,7 +69,7 @@ impl Envelope {
     /// Opens the envelope with the node's X25519 secret key. Every failure
     /// is the same [`HpkeError::Open`].
     pub fn open(&self, key: &EncryptionKey) -> Result<Zeroizing<Vec<u8>>, HpkeError> {
-        hpke::open_base(key.secret(), &self.enc, ENVELOPE_INFO, b"", &self.ct)
+        hpke::open_base(key.secret(), &key.public_key(), &self.enc, ENVELOPE_INFO, b"", &self.ct)
     }
 
     /// Parses the JSON request body.

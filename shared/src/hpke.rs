@@ -120,13 +120,17 @@ pub fn encap_with(sk_e: &StaticSecret, pk_r: &PublicKey) -> Result<(SharedSecret
 }
 
 /// DHKEM `Decap`: refuses an all-zero DH output (RFC 9180 §7.1.4).
-pub fn decap(enc: &[u8; ENC_LEN], sk_r: &StaticSecret) -> Result<SharedSecret, HpkeError> {
+///
+/// `pk_r` must be the public key of `sk_r`; it enters the KEM context.
+/// The caller keeps it beside the secret, because deriving it here would
+/// cost a second scalar multiplication for every envelope (as much again as
+/// the Diffie-Hellman itself).
+pub fn decap(enc: &[u8; ENC_LEN], sk_r: &StaticSecret, pk_r: &PublicKey) -> Result<SharedSecret, HpkeError> {
     let pk_e = PublicKey::from(*enc);
     let dh = sk_r.diffie_hellman(&pk_e);
     if !dh.was_contributory() {
         return Err(HpkeError::Open);
     }
-    let pk_r = PublicKey::from(sk_r);
     Ok(extract_and_expand(dh.as_bytes(), enc, pk_r.as_bytes()))
 }
 
@@ -212,15 +216,17 @@ pub fn seal_base_with(
     Ok((enc, Context::base(&shared, info).seal(aad, pt)))
 }
 
-/// Single-shot `Open` in base mode.
+/// Single-shot `Open` in base mode; `pk_r` is the public key of `sk_r`
+/// (see [`decap`]).
 pub fn open_base(
     sk_r: &StaticSecret,
+    pk_r: &PublicKey,
     enc: &[u8; ENC_LEN],
     info: &[u8],
     aad: &[u8],
     ct: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, HpkeError> {
-    let shared = decap(enc, sk_r)?;
+    let shared = decap(enc, sk_r, pk_r)?;
     Context::base(&shared, info).open(aad, ct)
 }
 
@@ -234,11 +240,27 @@ mod tests {
         let pk_r = PublicKey::from(&sk_r);
         let (enc, ct) = seal_base(&pk_r, b"info", b"aad", b"hello").unwrap();
         assert_eq!(ct.len(), 5 + TAG_LEN);
-        assert_eq!(&open_base(&sk_r, &enc, b"info", b"aad", &ct).unwrap()[..], b"hello");
+        assert_eq!(
+            &open_base(&sk_r, &pk_r, &enc, b"info", b"aad", &ct).unwrap()[..],
+            b"hello"
+        );
         let other = StaticSecret::from([2u8; 32]);
-        assert_eq!(open_base(&other, &enc, b"info", b"aad", &ct), Err(HpkeError::Open));
-        assert_eq!(open_base(&sk_r, &enc, b"other", b"aad", &ct), Err(HpkeError::Open));
-        assert_eq!(open_base(&sk_r, &enc, b"info", b"", &ct), Err(HpkeError::Open));
+        let other_pk = PublicKey::from(&other);
+        assert_eq!(
+            open_base(&other, &other_pk, &enc, b"info", b"aad", &ct),
+            Err(HpkeError::Open)
+        );
+        assert_eq!(
+            open_base(&sk_r, &pk_r, &enc, b"other", b"aad", &ct),
+            Err(HpkeError::Open)
+        );
+        assert_eq!(open_base(&sk_r, &pk_r, &enc, b"info", b"", &ct), Err(HpkeError::Open));
+        // The public key is part of the KEM context: a wrong one does not
+        // open either, so a caller cannot pass a mismatched pair unnoticed.
+        assert_eq!(
+            open_base(&sk_r, &other_pk, &enc, b"info", b"aad", &ct),
+            Err(HpkeError::Open)
+        );
     }
 
     #[test]
@@ -251,7 +273,10 @@ mod tests {
             one[0] = 1;
             one
         }] {
-            assert_eq!(decap(&low_order, &sk).unwrap_err(), HpkeError::Open);
+            assert_eq!(
+                decap(&low_order, &sk, &PublicKey::from(&sk)).unwrap_err(),
+                HpkeError::Open
+            );
             assert_eq!(
                 encap_with(&sk, &PublicKey::from(low_order)).unwrap_err(),
                 HpkeError::InvalidRecipientKey

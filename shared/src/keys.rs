@@ -83,11 +83,16 @@ pub fn client_id(key: &VerifyingKey) -> String {
     hex::encode(key.as_bytes())
 }
 
-/// The node's X25519 secret key, the HPKE recipient key.
+/// The node's X25519 secret key, the HPKE recipient key, with its public
+/// key computed once: opening an envelope needs both, and deriving the
+/// public key is a full scalar multiplication.
 ///
-/// Zeroized on drop; its `Debug` output is `[redacted]`.
+/// The secret is zeroized on drop; the `Debug` output is `[redacted]`.
 #[derive(Clone)]
-pub struct EncryptionKey(x25519_dalek::StaticSecret);
+pub struct EncryptionKey {
+    secret: x25519_dalek::StaticSecret,
+    public: x25519_dalek::PublicKey,
+}
 
 impl EncryptionKey {
     /// A new key from the OS random number generator.
@@ -97,18 +102,19 @@ impl EncryptionKey {
 
     /// Wraps raw secret bytes (RFC 7748 clamping happens at use).
     pub fn from_bytes(mut bytes: [u8; 32]) -> Self {
-        let key = Self(x25519_dalek::StaticSecret::from(bytes));
+        let secret = x25519_dalek::StaticSecret::from(bytes);
         bytes.zeroize();
-        key
+        let public = x25519_dalek::PublicKey::from(&secret);
+        Self { secret, public }
     }
 
     /// The public key clients seal envelopes to.
     pub fn public_key(&self) -> x25519_dalek::PublicKey {
-        x25519_dalek::PublicKey::from(&self.0)
+        self.public
     }
 
     pub(crate) fn secret(&self) -> &x25519_dalek::StaticSecret {
-        &self.0
+        &self.secret
     }
 
     /// PKCS#8 v1 PEM (`-----BEGIN PRIVATE KEY-----`, OID 1.3.101.110).
@@ -118,7 +124,7 @@ impl EncryptionKey {
         let mut inner = Zeroizing::new([0u8; 34]);
         inner[0] = 0x04;
         inner[1] = 0x20;
-        inner[2..].copy_from_slice(self.0.as_bytes());
+        inner[2..].copy_from_slice(self.secret.as_bytes());
         let info = PrivateKeyInfoRef {
             algorithm: AlgorithmIdentifierRef {
                 oid: X25519_OID,

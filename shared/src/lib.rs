@@ -14,7 +14,10 @@
 //! | [`merkle`] | §5 Merkle tree | RFC 6962 roots and audit paths, RFC 9162 proof verification |
 //! | [`block`] | §6 Blocks | header bytes, block hash and block signature |
 //! | [`api`] | §7 REST API | the JSON objects the node serves |
-//! | [`audit`] | §8 What an auditor checks | `verify_block`, `verify_receipt`, `verify_inclusion` |
+//! | [`audit`] | §8 What an auditor checks | `verify_block`, `verify_receipt`, `verify_inclusion`, `verify_entry` |
+//! | [`note`] | §9 (C2SP signed-note, tlog-checkpoint) | signed notes, verifier keys, checkpoints |
+//! | [`tlog`] | §9 (C2SP tlog-tiles, RFC 6962) | compact ranges, tile paths and widths, entry bundles, inclusion and consistency proofs |
+//! | [`tlog_proof`] | §9 (C2SP tlog-proof) | proof bundles: format and offline verification |
 //!
 //! The normative text is `PROTOCOL.md`; the decisions this implementation
 //! took where that text is silent are in the repository's `docs/protocol.md`.
@@ -34,6 +37,7 @@ pub mod note;
 pub mod receipt;
 mod time;
 pub mod tlog;
+pub mod tlog_proof;
 
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 pub use time::now_ms;

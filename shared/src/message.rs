@@ -246,6 +246,53 @@ fn check_depth(text: &str) -> Result<(), MessageError> {
     Ok(())
 }
 
+/// Refuses a number in `body` beyond the range of an IEEE 754 double
+/// (`1e400`): JSON's grammar allows it, but most parsers (serde_json,
+/// JavaScript's `JSON.parse` reads it as `Infinity`) cannot represent it,
+/// and an auditor must read every stored message (I-JSON, RFC 7493 §2.2).
+/// Integers beyond 2^53 stay allowed: ordinary parsers read them. `text`
+/// is valid JSON.
+fn check_numbers(text: &str) -> Result<(), MessageError> {
+    let bytes = text.as_bytes();
+    let (mut i, mut in_string, mut escaped) = (0usize, false, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len() && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                    i += 1;
+                }
+                let number = &text[start..i];
+                // Without an exponent, 300 digits are far below f64::MAX
+                // (about 1.8e308): only longer or exponent forms can overflow.
+                let may_overflow = number.len() > 300 || number.contains(['e', 'E']);
+                if may_overflow && !number.parse::<f64>().is_ok_and(f64::is_finite) {
+                    return Err(invalid(
+                        "body",
+                        format!("the number at byte {start} is beyond the range of a double (IEEE 754 binary64)"),
+                    ));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 fn hex_member<const N: usize>(member: &'static str, raw: &RawValue) -> Result<[u8; N], MessageError> {
     literal(member, raw)?;
     let s: String = serde_json::from_str(raw.get()).map_err(|_| invalid(member, "must be a string"))?;
@@ -323,6 +370,7 @@ impl Message {
         let body = body?;
         check_depth(body.get())?;
         check_surrogates(body.get())?;
+        check_numbers(body.get())?;
         let body = body.to_owned();
 
         Ok(Self {
@@ -558,6 +606,29 @@ mod tests {
             .map(drop)
             .unwrap_err();
         assert_eq!(huge.member(), Some("body"));
+    }
+
+    #[test]
+    fn body_numbers_beyond_a_double_are_refused() {
+        let with_body = |body: &str| good().replacen(r#"{"reading":21.5,"unit":"C"}"#, body, 1);
+        for bad in ["1e400", "-1e309", "[0, 2.5E+999]", r#"{"a":{"b":1e1000}}"#] {
+            let err = parse(&with_body(bad)).map(drop).unwrap_err();
+            assert_eq!(err.member(), Some("body"), "{bad}: {err}");
+            assert!(err.to_string().contains("double"), "{bad}: {err}");
+        }
+        let long = format!("1{}", "0".repeat(400));
+        assert!(parse(&with_body(&long)).is_err(), "400 digits overflow a double");
+        for fine in [
+            "1e308",
+            "-1.7976931348623157e308",
+            "1e-400",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            r#""1e400 as text""#,
+            r#"["\"1e999", 0.5]"#,
+        ] {
+            parse(&with_body(fine)).unwrap_or_else(|e| panic!("{fine}: {e}"));
+        }
     }
 
     #[test]

@@ -392,6 +392,45 @@ pub fn tile_width(level: Option<u8>, index: u64, size: u64) -> u64 {
     hashes.saturating_sub(index.saturating_mul(TILE_WIDTH)).min(TILE_WIDTH)
 }
 
+/// Splits an entry bundle (tlog-tiles: each entry with a big-endian
+/// `u16` length) into its entries. `width` is how many the bundle must
+/// hold (256 for a full bundle, W for `.p/W`); a bundle with fewer or more
+/// entries, a length running past the end, or bytes after the last entry
+/// is refused.
+pub fn split_entry_bundle(bundle: &[u8], width: u64) -> Result<Vec<&[u8]>, TlogError> {
+    let mut entries = Vec::new();
+    let mut rest = bundle;
+    while !rest.is_empty() {
+        let bad = |why: String| TlogError::Invalid(format!("entry bundle: entry {}: {why}", entries.len()));
+        let (len, tail) = rest
+            .split_first_chunk::<2>()
+            .ok_or_else(|| bad("a lone byte where a 2-byte length was expected".into()))?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        if tail.len() < len {
+            return Err(bad(format!("its length {len} runs past the end of the bundle")));
+        }
+        let (entry, after) = tail.split_at(len);
+        entries.push(entry);
+        rest = after;
+    }
+    if entries.len() as u64 != width {
+        return Err(TlogError::Invalid(format!(
+            "entry bundle: {} entries where the tile's width is {width}",
+            entries.len()
+        )));
+    }
+    Ok(entries)
+}
+
+/// Appends one entry to an entry bundle (a `u16be` length, then the
+/// entry); `None` if the entry is longer than 65,535 bytes.
+pub fn push_entry(bundle: &mut Vec<u8>, parts: &[&[u8]]) -> Option<()> {
+    let len = u16::try_from(parts.iter().map(|p| p.len()).sum::<usize>()).ok()?;
+    bundle.extend_from_slice(&len.to_be_bytes());
+    parts.iter().for_each(|p| bundle.extend_from_slice(p));
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -455,6 +494,29 @@ mod tests {
         assert!(consistency_proof(&mut source, 71, 70).unwrap().is_err());
         assert!(consistency_proof(&mut source, 0, 70).unwrap().is_err());
         assert!(verify_consistency(0, 70, &root(&[]), &root(&all), &[]).is_err());
+    }
+
+    #[test]
+    fn entry_bundles_split_into_exactly_their_width() {
+        let mut bundle = Vec::new();
+        push_entry(&mut bundle, &[b"ab", b"c"]).unwrap();
+        push_entry(&mut bundle, &[b""]).unwrap();
+        push_entry(&mut bundle, &[&[7; 300]]).unwrap();
+        assert_eq!(&bundle[..5], &[0, 3, b'a', b'b', b'c']);
+        let entries = split_entry_bundle(&bundle, 3).unwrap();
+        assert_eq!(entries, vec![&b"abc"[..], &b""[..], &[7; 300][..]]);
+        assert!(split_entry_bundle(&bundle, 2).is_err(), "more than its width");
+        assert!(split_entry_bundle(&bundle, 4).is_err(), "fewer than its width");
+        assert!(split_entry_bundle(&bundle[..bundle.len() - 1], 3).is_err(), "truncated");
+        let mut trailing = bundle.clone();
+        trailing.push(0);
+        assert!(
+            split_entry_bundle(&trailing, 3).is_err(),
+            "a lone byte after the last entry"
+        );
+        assert_eq!(split_entry_bundle(&[], 0).unwrap(), Vec::<&[u8]>::new());
+        assert!(push_entry(&mut Vec::new(), &[&[0; 65_536]]).is_none());
+        push_entry(&mut Vec::new(), &[&[0; 65_535]]).unwrap();
     }
 
     #[test]

@@ -239,6 +239,28 @@ fn audit_header_hash() {
     assert_eq!(verify(&chain, &block), Err(AuditError::HeaderHash { index: 1 }));
 }
 
+/// A block found at another position (its row swapped with another's, or
+/// renumbered): its fields still hash to its hash under the index its
+/// `first_seq` implies, and the audit says which block it is.
+#[test]
+fn audit_moved_block() {
+    let chain = chain();
+    let mut moved = chain.blocks[2].clone();
+    moved.summary.index = 1;
+    assert_eq!(verify(&chain, &moved), Err(AuditError::Moved { index: 1, holds: 2 }));
+    let mut moved = chain.blocks[0].clone();
+    moved.summary.index = 2;
+    assert_eq!(
+        audit::verify_block(&moved, &chain.vk(), BLOCK_SIZE, None),
+        Err(AuditError::Moved { index: 2, holds: 0 })
+    );
+    // Moved and then given a new first_seq too: only the hash is wrong.
+    let mut moved = chain.blocks[2].clone();
+    moved.summary.index = 1;
+    moved.summary.first_seq = 4;
+    assert_eq!(verify(&chain, &moved), Err(AuditError::HeaderHash { index: 1 }));
+}
+
 #[test]
 fn audit_block_signature() {
     let chain = chain();

@@ -78,7 +78,7 @@ fn rfc9180_a2_1_shared_secret() {
     assert_eq!(hex::encode(enc), a2_1::ENC);
     assert_eq!(hex::encode(enc), a2_1::PK_EM);
 
-    let decapped = ours::decap(&array32(a2_1::ENC), &sk_r()).unwrap();
+    let decapped = ours::decap(&array32(a2_1::ENC), &sk_r(), &pk_r()).unwrap();
     assert_eq!(hex::encode(decapped.as_bytes()), a2_1::SHARED_SECRET);
 }
 
@@ -91,7 +91,7 @@ fn rfc9180_a2_1_key() {
 
 #[test]
 fn rfc9180_a2_1_base_nonce() {
-    let shared = ours::decap(&array32(a2_1::ENC), &sk_r()).unwrap();
+    let shared = ours::decap(&array32(a2_1::ENC), &sk_r(), &pk_r()).unwrap();
     let ctx = Context::base(&shared, &bytes(a2_1::INFO));
     assert_eq!(hex::encode(ctx.base_nonce()), a2_1::BASE_NONCE);
     // Sequence number 0 uses the base nonce itself (RFC 9180 §5.2).
@@ -102,6 +102,7 @@ fn rfc9180_a2_1_base_nonce() {
 fn rfc9180_a2_1_open_seq0() {
     let pt = ours::open_base(
         &sk_r(),
+        &pk_r(),
         &array32(a2_1::ENC),
         &bytes(a2_1::INFO),
         &bytes(a2_1::AAD_0),
@@ -114,6 +115,7 @@ fn rfc9180_a2_1_open_seq0() {
     assert_eq!(
         ours::open_base(
             &sk_r(),
+            &pk_r(),
             &array32(a2_1::ENC),
             &bytes(a2_1::INFO),
             b"Count-1",

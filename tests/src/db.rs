@@ -50,6 +50,13 @@ fn server() -> &'static Server {
     })
 }
 
+/// The URL of the test server's administration database (for tools such
+/// as `pg_basebackup` that connect to the server itself).
+pub fn server_url() -> String {
+    let server = server();
+    server.url(&server.admin_db)
+}
+
 /// Splits `postgres://user:pw@host:port/db?params` at the database name.
 fn from_url(url: &str) -> Server {
     let (without_query, _) = url.split_once('?').unwrap_or((url, ""));
@@ -223,6 +230,42 @@ impl TestDb {
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Takes the `chain_state` row lock (`SELECT … FOR UPDATE`) in a session
+    /// of its own and holds it until released: every writer transaction
+    /// waits behind it, so requests pile up in the node's queue.
+    pub fn lock_chain_state(&self) -> ChainStateLock {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+        let url = self.url.clone();
+        let holder = std::thread::spawn(move || {
+            let mut conn = PgConnection::establish(&url).unwrap();
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                diesel::sql_query("SELECT * FROM chain_state FOR UPDATE").execute(conn)?;
+                locked.send(()).unwrap();
+                released.recv().unwrap();
+                Ok(())
+            })
+            .unwrap();
+        });
+        is_locked.recv().expect("the chain state row is locked");
+        ChainStateLock { release, holder }
+    }
+}
+
+/// The `chain_state` row lock of another session ([`TestDb::lock_chain_state`]).
+#[derive(Debug)]
+pub struct ChainStateLock {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<()>,
+}
+
+impl ChainStateLock {
+    /// Commits the holding transaction, freeing the row.
+    pub fn release(self) {
+        self.release.send(()).expect("the holder waits");
+        self.holder.join().expect("the holder ends");
     }
 }
 

@@ -12,12 +12,17 @@
 //! - [`TestNode`]: a node built from the same code as the binary
 //!   (`Application::build`) on port 0.
 //! - [`seal`]: helpers that build signed, sealed messages — and broken ones.
+//! - [`forge`]: the Ed25519 edge cases that only strict verification
+//!   refuses (small-order keys and `R`, non-canonical `S`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod chain;
+pub mod cli;
+pub mod cluster;
 pub mod db;
 pub mod fill;
+pub mod forge;
 pub mod node;
 pub mod process;
 pub mod seal;
@@ -32,15 +37,23 @@ pub use process::NodeProcess;
 pub type RawAnswer = (u16, String, Vec<u8>);
 
 async fn raw(request: awc::ClientRequest, body: Option<Vec<u8>>) -> RawAnswer {
-    let sent = match body {
-        Some(body) => {
-            request
-                .insert_header(("content-type", "application/json"))
-                .send_body(body)
-                .await
-        }
-        None => request.send().await,
+    match body {
+        Some(body) => typed(request, Some("application/json"), body).await,
+        None => answer(request.send().await).await,
+    }
+}
+
+/// Sends `body` with this `Content-Type` (none when `None`), with a
+/// `Content-Length`.
+async fn typed(request: awc::ClientRequest, content_type: Option<&str>, body: Vec<u8>) -> RawAnswer {
+    let request = match content_type {
+        Some(value) => request.insert_header(("content-type", value)),
+        None => request,
     };
+    answer(request.send_body(body).await).await
+}
+
+async fn answer(sent: Result<awc::ClientResponse, awc::error::SendRequestError>) -> RawAnswer {
     let mut response = sent.expect("node answers");
     let content_type = response
         .headers()
@@ -57,15 +70,51 @@ pub async fn post_raw(base: &str, path: &str, body: Vec<u8>) -> RawAnswer {
     raw(awc::Client::new().post(format!("{base}{path}")), Some(body)).await
 }
 
+/// POSTs raw bytes to `base + path` with this `Content-Type`, or none.
+pub async fn post_typed(base: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> RawAnswer {
+    typed(awc::Client::new().post(format!("{base}{path}")), content_type, body).await
+}
+
+/// POSTs raw bytes as JSON to `base + path` in chunks of `chunk` bytes
+/// (`Transfer-Encoding: chunked`, no `Content-Length`).
+pub async fn post_chunked(base: &str, path: &str, body: Vec<u8>, chunk: usize) -> RawAnswer {
+    let chunks: Vec<Result<actix_web::web::Bytes, std::io::Error>> = body
+        .chunks(chunk)
+        .map(|c| Ok(actix_web::web::Bytes::copy_from_slice(c)))
+        .collect();
+    let request = awc::Client::new()
+        .post(format!("{base}{path}"))
+        .insert_header(("content-type", "application/json"));
+    answer(request.send_stream(futures_util::stream::iter(chunks)).await).await
+}
+
+/// Waits (without blocking the runtime) until `check` holds, polling every
+/// 50 ms; panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of the sample `name` (with its labels, e.g.
+/// `sealchain_writer_batch_size_bucket{le="64"}`) in a Prometheus text
+/// exposition.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 /// GETs `base + path`.
 pub async fn get_raw(base: &str, path: &str) -> RawAnswer {
     raw(awc::Client::new().get(format!("{base}{path}")), None).await
-}
-
-/// The value of metric `name` (with its labels, as rendered) in a
-/// Prometheus text answer.
-pub fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .find_map(|v| v.trim().parse().ok())
 }

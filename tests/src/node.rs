@@ -7,6 +7,7 @@ use sealchain_client::api::NodeClient;
 use sealchain_node::config::Config;
 use sealchain_node::startup::{Application, NodeHandle};
 use sealchain_shared::api::NodeInfo;
+use sealchain_shared::note::{Checkpoint, NoteVerifier};
 
 use crate::TestDb;
 
@@ -124,6 +125,26 @@ impl TestNode {
             .await
             .expect("node task panicked")
             .expect("node stopped with an error");
+    }
+
+    /// The node's checkpoint once it covers `size` messages (polled every
+    /// 20 ms; panics after `timeout`), verified under its verifier key.
+    pub async fn checkpoint_covering(&self, size: u64, timeout: Duration) -> Checkpoint {
+        let log = NoteVerifier::parse(&self.info.verifier_key).expect("the node's verifier key");
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let note = self.client.checkpoint_note().await.expect("GET /checkpoint");
+            let (checkpoint, _) = Checkpoint::verify(&note, &log).expect("the checkpoint verifies");
+            if checkpoint.size >= size {
+                return checkpoint;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint of size {size} within {timeout:?} (at {})",
+                checkpoint.size
+            );
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Moves the key directory out so it outlives this node (restarts).

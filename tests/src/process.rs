@@ -34,35 +34,6 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// The `sealchain` binary, checked to be newer than every file of the
-/// client's sources (so a test never runs an old build).
-pub fn client_binary() -> std::path::PathBuf {
-    let bin = binary("sealchain");
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .expect("the binary's time");
-    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../client");
-    let newest = newest_mtime(&client.join("src")).max(newest_mtime(&client.join("Cargo.toml")));
-    assert!(
-        built >= newest,
-        "{} is older than client/src: run `cargo build -p sealchain-client` first",
-        bin.display()
-    );
-    bin
-}
-
-fn newest_mtime(path: &Path) -> std::time::SystemTime {
-    let meta = std::fs::metadata(path).expect("client sources");
-    if !meta.is_dir() {
-        return meta.modified().expect("modification time");
-    }
-    std::fs::read_dir(path)
-        .expect("client sources")
-        .map(|e| newest_mtime(&e.expect("a directory entry").path()))
-        .max()
-        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
-}
-
 impl NodeProcess {
     /// Starts the binary on `db` with `keys_dir`, listening on a free port
     /// that it reports in its JSON log.

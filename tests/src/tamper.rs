@@ -105,3 +105,73 @@ pub fn replay_message(db: &TestDb, of: i64, at: i64) {
     ));
     assert_eq!(changed, 1, "message {at} exists");
 }
+
+/// Replaces message `seq` with another, validly signed one (`signed`:
+/// `signature || message_bytes`), updating its sender, nonce and leaf hash:
+/// each message still verifies on its own, only history can tell.
+pub fn replace_message(db: &TestDb, seq: i64, signed: &sealchain_shared::message::SignedMessage) {
+    let parsed = sealchain_shared::message::Message::parse(&signed.message_bytes, usize::MAX).expect("a valid message");
+    let mut conn = db.connect();
+    let changed = diesel::sql_query(
+        "UPDATE messages SET sender = $1, nonce = $2, signature = $3, message = $4, leaf_hash = $5 WHERE seq = $6",
+    )
+    .bind::<Bytea, _>(parsed.sender.to_vec())
+    .bind::<Bytea, _>(parsed.nonce.to_vec())
+    .bind::<Bytea, _>(signed.signature.to_vec())
+    .bind::<Bytea, _>(signed.message_bytes.clone())
+    .bind::<Bytea, _>(signed.leaf_hash().to_vec())
+    .bind::<BigInt, _>(seq)
+    .execute(&mut conn)
+    .expect("replace the message");
+    assert_eq!(changed, 1, "message {seq} exists");
+}
+
+/// Throws the log's state away (tree, tile hashes, checkpoints), as a node
+/// rewriting its history would: the next start of the node re-derives the
+/// tree from the stored messages and signs a checkpoint of it with its own
+/// key. The node must be stopped.
+pub fn forget_log(db: &TestDb) {
+    db.execute("DELETE FROM tile_hashes");
+    db.execute("DELETE FROM checkpoints");
+    db.execute("UPDATE chain_state SET tree_size = 0, compact_range = '\\x'");
+}
+
+/// Inserts `signed` as a message row at `seq`, as someone writing to the
+/// database behind the node's back would (received now).
+pub fn insert_message(db: &TestDb, seq: i64, signed: &sealchain_shared::message::SignedMessage) {
+    let parsed = sealchain_shared::message::Message::parse(&signed.message_bytes, usize::MAX).expect("well formed");
+    diesel::sql_query(
+        "INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind::<BigInt, _>(seq)
+    .bind::<Bytea, _>(parsed.sender.to_vec())
+    .bind::<Bytea, _>(parsed.nonce.to_vec())
+    .bind::<Bytea, _>(signed.signature.to_vec())
+    .bind::<Bytea, _>(signed.message_bytes.clone())
+    .bind::<Bytea, _>(signed.leaf_hash().to_vec())
+    .bind::<BigInt, _>(sealchain_shared::now_ms())
+    .execute(&mut db.connect())
+    .expect("insert a message row");
+}
+
+/// Renumbers every message from seq `from` on by `by` (positive or
+/// negative), in two steps so that no two rows share a seq on the way.
+pub fn shift_messages(db: &TestDb, from: i64, by: i64) {
+    const PARK: i64 = 1 << 40;
+    db.execute(&format!("UPDATE messages SET seq = seq + {PARK} WHERE seq >= {from}"));
+    db.execute(&format!(
+        "UPDATE messages SET seq = seq - {PARK} + {by} WHERE seq >= {}",
+        from + PARK
+    ));
+}
+
+/// Exchanges the positions of blocks `a` and `b` (in three steps: the
+/// index is the primary key), which is the same as exchanging every other
+/// column of their rows.
+pub fn swap_blocks(db: &TestDb, a: i64, b: i64) {
+    const PARK: i64 = 1 << 40;
+    db.execute(&format!("UPDATE blocks SET idx = {PARK} WHERE idx = {a}"));
+    db.execute(&format!("UPDATE blocks SET idx = {a} WHERE idx = {b}"));
+    db.execute(&format!("UPDATE blocks SET idx = {b} WHERE idx = {PARK}"));
+}

@@ -17,7 +17,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,10 +104,6 @@ fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Browser {
     fn start() -> Result<Self, String> {
         let chromium = find_binary("SEALCHAIN_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"])
@@ -116,7 +111,7 @@ impl Browser {
         let chromedriver = find_binary("SEALCHAIN_CHROMEDRIVER", &["chromedriver"])
             .ok_or_else(|| format!("no chromedriver found; {INSTALL}"))?;
         let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = free_port();
+        let port = sealchain_tests::cluster::free_port();
         // Its own process group, so that it and the browsers it starts can
         // be ended together by its id.
         let driver = Command::new(&chromedriver)

@@ -130,12 +130,20 @@ async fn head_hash_previous_list_and_not_found() {
     let page = c.blocks_page(10, 1000).await.unwrap();
     assert!(page.blocks.is_empty());
 
-    // Bad paths and queries are 400 bad_request, problem+json.
+    // Bad paths and queries are 400 bad_request, problem+json; so is a
+    // real block's hash in uppercase (hex is lowercase only).
+    let upper = head.summary.hash.to_hex().to_uppercase();
+    let (upper_hash, upper_previous) = (
+        format!("/v1/blocks/hash/{upper}"),
+        format!("/v1/blocks/hash/{upper}/previous"),
+    );
     for path in [
         "/v1/blocks/abc",
         "/v1/blocks/-1",
         "/v1/blocks/hash/xyz",
         "/v1/blocks/hash/ABCDEF",
+        &upper_hash,
+        &upper_previous,
         "/v1/blocks?limit=0",
         "/v1/blocks?limit=1001",
         "/v1/blocks?from=x",

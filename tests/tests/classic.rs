@@ -19,10 +19,16 @@ use sealchain_shared::api::Receipt;
 use sealchain_tests::process::binary;
 use sealchain_tests::{NodeOptions, TestDb, TestNode, assert_each_exactly_once, audit_chain};
 
-/// Runs `sealchain ARGS` in `dir` (its pin and checkpoint files land there).
+/// Runs `sealchain ARGS` in `dir`, with its data directory (pins, audit
+/// checkpoints, remembered checkpoints) inside it, never the user's.
 async fn run(dir: &std::path::Path, args: Vec<String>) -> std::process::Output {
     let mut command = Command::new(binary("sealchain"));
-    command.current_dir(dir).args(args);
+    command
+        .current_dir(dir)
+        .env("SEALCHAIN_DATA_DIR", dir.join("data"))
+        .env_remove("SEALCHAIN_PIN_FILE")
+        .env_remove("SEALCHAIN_NODE")
+        .args(args);
     actix_rt::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()

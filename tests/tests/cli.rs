@@ -10,102 +10,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
-use assert_cmd::assert::OutputAssertExt;
-use predicates::prelude::*;
 use sealchain_shared::api::{NodeInfo, Receipt};
 use sealchain_shared::{VerifyingKey, audit};
+use sealchain_tests::cli::{Cli, fill, flip};
 use sealchain_tests::{NodeOptions, TestDb, TestNode, seal, tamper};
 use serde_json::Value;
 
-fn binary() -> PathBuf {
-    sealchain_tests::process::client_binary()
-}
-
-/// A working directory (keys, pin file, receipts) and the node to talk to.
-struct Cli {
-    dir: tempfile::TempDir,
-    node: String,
-}
-
-impl Cli {
-    fn new(node: &TestNode) -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            node: node.base.clone(),
-        }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    /// Runs `sealchain --node <node> ARGS` (unless ARGS name another
-    /// `--node`) on a blocking thread, so the node (on this test's runtime)
-    /// keeps serving.
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = assert_cmd::Command::new(binary());
-        cmd.current_dir(self.dir.path())
-            .env_remove("SEALCHAIN_NODE")
-            .env_remove("SEALCHAIN_NODE_KEY")
-            .env_remove("SEALCHAIN_PIN_FILE")
-            .env_remove("SEALCHAIN_CHECKPOINT")
-            .env("SEALCHAIN_DATA_DIR", self.path("data"));
-        if !args.contains(&"--node") {
-            cmd.arg("--node").arg(&self.node);
-        }
-        cmd.args(args);
-        actix_rt::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
-    /// Runs and expects success; returns stdout.
-    async fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args).await;
-        let text = String::from_utf8(output.stdout.clone()).unwrap();
-        output.assert().success();
-        text
-    }
-
-    /// Runs with `--json` and expects success; returns the parsed stdout.
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all).await).unwrap()
-    }
-
-    /// Runs and expects the failure users should see: exit status 1 and
-    /// one `error: ` line on stderr containing `needle`, no panic.
-    async fn fails(&self, args: &[&str], needle: &str) -> String {
-        let output = self.run(args).await;
-        let err = String::from_utf8(output.stderr.clone()).unwrap();
-        output
-            .assert()
-            .code(1)
-            .stderr(predicate::str::starts_with("error: "))
-            .stderr(predicate::str::contains(needle))
-            .stderr(predicate::str::contains("panicked").not());
-        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-        err
-    }
-}
-
 fn node_key(info: &NodeInfo) -> VerifyingKey {
     VerifyingKey::from_bytes(&info.signing_key.0).unwrap()
-}
-
-/// Sends `n` messages with the library; returns their receipts.
-async fn fill(node: &TestNode, n: usize) -> Vec<Receipt> {
-    let key = seal::identity();
-    let mut receipts = Vec::with_capacity(n);
-    for i in 0..n {
-        let envelope = seal::envelope(&key, &node.info, "sensors/temp", serde_json::json!({ "i": i }));
-        receipts.push(node.client.submit(&envelope).await.unwrap());
-    }
-    receipts
 }
 
 fn write_receipts(path: &Path, receipts: &[Receipt]) {
@@ -114,14 +28,6 @@ fn write_receipts(path: &Path, receipts: &[Receipt]) {
         .map(|r| serde_json::to_string(r).unwrap() + "\n")
         .collect();
     std::fs::write(path, lines).unwrap();
-}
-
-/// Flips the lowest bit of one byte of a bytea column.
-fn flip(db: &TestDb, table: &str, column: &str, row: &str, byte: usize) {
-    let changed = db.execute(&format!(
-        "UPDATE {table} SET {column} = set_byte({column}, {byte}, get_byte({column}, {byte}) # 1) WHERE {row}"
-    ));
-    assert_eq!(changed, 1, "{table}.{column} {row}");
 }
 
 #[actix_rt::test]
@@ -551,7 +457,12 @@ async fn a_node_with_other_keys_than_the_pin_is_refused() {
         .to_owned();
     assert_eq!(
         line,
-        format!("{} {key_a} {} 100", a.base, a.info.encryption_key.to_hex())
+        format!(
+            "{} {key_a} {} 100 {}",
+            a.base,
+            a.info.encryption_key.to_hex(),
+            a.info.origin
+        )
     );
     assert_eq!(cli.json(&["node-info"]).await["pin"]["status"], "matched");
     cli.ok(&["keygen", "--out", "keys"]).await;
@@ -578,6 +489,9 @@ async fn a_node_with_other_keys_than_the_pin_is_refused() {
         &["blocks", "count"],
         &["verify"],
         &["proof", "0"],
+        &["proof", "0", "--out", "0.tlog-proof"],
+        &["checkpoint"],
+        &["monitor", "--once"],
         &["bench", "--messages", "1"],
     ] {
         let err = cli
@@ -802,5 +716,84 @@ async fn verify_catches_a_replayed_message_naming_both_seqs() {
     tamper::reseal_blocks(&db, &node.keys_dir, 2);
     let err = cli.fails(&["verify", "--no-checkpoint"], "message 13").await;
     assert!(err.contains("message 12"), "a copy of 13 at 12 is a replay too: {err}");
+    node.stop().await;
+}
+
+/// Rows deleted, moved or added behind the node's back (and not resealed):
+/// `verify` fails naming the block and what is wrong with it. A middle
+/// block deleted; two blocks' rows swapped; an extra message row inside a
+/// sealed block's range (later rows renumbered to make room, or sharing a
+/// seq once the primary key is dropped) or right after it, at the first
+/// seq of the next block. Each restored, the chain verifies again.
+#[actix_rt::test]
+async fn verify_names_a_missing_block_swapped_blocks_and_an_extra_message() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 10)).await;
+    let cli = Cli::new(&node);
+    fill(&node, 45).await; // blocks 0..=3, 5 messages open
+    let verify = ["verify", "--no-checkpoint"];
+    let intact = "chain ok: blocks 0..=3 (4 blocks, 40 messages)";
+    assert!(cli.ok(&verify).await.contains(intact));
+
+    // A deleted middle block.
+    db.execute("CREATE TABLE deleted_block AS SELECT * FROM blocks WHERE idx = 1");
+    assert_eq!(db.execute("DELETE FROM blocks WHERE idx = 1"), 1);
+    cli.fails(
+        &verify,
+        "block 1 is missing: the node counts 4 sealed blocks but answers 404 not_found",
+    )
+    .await;
+    db.execute("INSERT INTO blocks SELECT * FROM deleted_block");
+    db.execute("DROP TABLE deleted_block");
+    assert!(cli.ok(&verify).await.contains(intact));
+
+    // Two blocks exchange their rows.
+    tamper::swap_blocks(&db, 1, 2);
+    let err = cli
+        .fails(
+            &verify,
+            "block 1: holds block 2 (its fields hash to its hash under index 2)",
+        )
+        .await;
+    assert!(
+        err.contains("moved or swapped") && err.contains("blocks 0..=0 verified before it"),
+        "{err}"
+    );
+    tamper::swap_blocks(&db, 1, 2);
+    assert!(cli.ok(&verify).await.contains(intact));
+
+    // An extra message, validly signed by a client, slipped into block 1
+    // at seq 15 (the rows after it renumbered), then right after block 1
+    // (seq 20, the first of block 2).
+    let extra = seal::signed(&seal::identity(), &node.info, "t", serde_json::json!("extra"));
+    for (seq, needle) in [
+        (
+            15,
+            "block 1: merkle_root does not match its messages (blocks 0..=0 verified before it)",
+        ),
+        (
+            20,
+            "block 2: merkle_root does not match its messages (blocks 0..=1 verified before it)",
+        ),
+    ] {
+        tamper::shift_messages(&db, seq, 1);
+        tamper::insert_message(&db, seq, &extra);
+        cli.fails(&verify, needle).await;
+        assert_eq!(db.execute(&format!("DELETE FROM messages WHERE seq = {seq}")), 1);
+        tamper::shift_messages(&db, seq + 1, -1);
+        assert!(cli.ok(&verify).await.contains(intact));
+    }
+    // The same message as a second row at seq 15, once the primary key
+    // that forbids it is dropped.
+    db.execute("ALTER TABLE messages DROP CONSTRAINT messages_pkey");
+    tamper::insert_message(&db, 15, &extra);
+    cli.fails(&verify, "block 1: lists 11 messages, header says 10").await;
+    let extra_leaf = hex::encode(extra.leaf_hash());
+    assert_eq!(
+        db.execute(&format!("DELETE FROM messages WHERE leaf_hash = '\\x{extra_leaf}'")),
+        1
+    );
+    db.execute("ALTER TABLE messages ADD PRIMARY KEY (seq)");
+    assert!(cli.ok(&verify).await.contains(intact));
     node.stop().await;
 }

@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::pg::PgConnection;
 use diesel::sql_types::{BigInt, Integer};
@@ -21,7 +21,7 @@ use sealchain_node::ingest::writer::APPLICATION_NAME;
 use sealchain_shared::api::{NodeInfo, Receipt};
 use sealchain_shared::envelope::Envelope;
 use sealchain_tests::process::binary;
-use sealchain_tests::{NodeOptions, NodeProcess, TestDb, TestNode, seal};
+use sealchain_tests::{NodeOptions, NodeProcess, TestDb, TestNode, metric, seal, wait_until};
 
 /// Status, `Retry-After` and body of a request.
 async fn request(method: &str, url: &str, body: Option<Vec<u8>>) -> (u16, Option<String>, String) {
@@ -55,22 +55,6 @@ async fn post(base: &str, envelope: &Envelope) -> (u16, Option<String>, String) 
         Some(envelope.to_json().into_bytes()),
     )
     .await
-}
-
-/// Waits (bounded) until `check` holds, polling.
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting until {what}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[derive(QueryableByName)]
@@ -256,13 +240,6 @@ async fn a_writer_lock_timeout_answers_503_and_stores_nothing() {
     node.stop().await;
 }
 
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 /// Promise 4: /readyz turns 503 while the writer's writes keep failing and
 /// back to 200 when the database recovers, without any traffic; the
 /// metrics show the failures. (A node process of its own, so its metrics
@@ -309,11 +286,12 @@ async fn readiness_follows_the_writers_failures() {
 
 /// Promise 4: a writer that found the chain inconsistent stops; /readyz
 /// says so, the metric says so, and every message is refused with 503.
-#[actix_rt::test]
-async fn a_stopped_writer_makes_the_node_unready() {
-    let db = TestDb::new();
-    let keys = tempfile::tempdir().unwrap();
-    let node = NodeProcess::spawn(&db, &keys.path().join("keys"), &["--block-size", "3"]);
+/// A node process with blocks of 3 and two messages in its open block.
+async fn two_messages_open(
+    db: &TestDb,
+    keys: &std::path::Path,
+) -> (NodeProcess, NodeInfo, sealchain_shared::SigningKey) {
+    let node = NodeProcess::spawn(db, &keys.join("keys"), &["--block-size", "3"]);
     let info = node.client.node_info().await.unwrap();
     let key = seal::identity();
     for i in 0..2 {
@@ -322,10 +300,14 @@ async fn a_stopped_writer_makes_the_node_unready() {
             .await
             .unwrap();
     }
-    // A message of the open block disappears behind the node's back; the
-    // batch that fills the block cannot seal it.
-    db.execute("DELETE FROM messages WHERE seq = 1");
-    let (status, _, body) = post(&node.base, &seal::envelope(&key, &info, "t", serde_json::json!(2))).await;
+    (node, info, key)
+}
+
+/// The next message finds the chain inconsistent: 503 saying so; then
+/// /readyz and the metric say the writer stopped, and messages keep
+/// getting 503.
+async fn assert_the_writer_stops(node: &NodeProcess, info: &NodeInfo, key: &sealchain_shared::SigningKey) {
+    let (status, _, body) = post(&node.base, &seal::envelope(key, info, "t", serde_json::json!(2))).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("inconsistent"), "{body}");
 
@@ -334,9 +316,41 @@ async fn a_stopped_writer_makes_the_node_unready() {
     assert!(body.contains("writer has stopped"), "{body}");
     let (_, _, metrics) = request("GET", &format!("{}/metrics", node.base), None).await;
     assert_eq!(metric(&metrics, "sealchain_writer_alive"), Some(0.0), "{metrics}");
-    let (status, _, body) = post(&node.base, &seal::envelope(&key, &info, "t", serde_json::json!(3))).await;
+    let (status, _, body) = post(&node.base, &seal::envelope(key, info, "t", serde_json::json!(3))).await;
     assert_eq!(status, 503, "{body}");
+}
+
+#[actix_rt::test]
+async fn a_stopped_writer_makes_the_node_unready() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let (node, info, key) = two_messages_open(&db, keys.path()).await;
+    // A message of the open block disappears behind the node's back; the
+    // batch that fills the block cannot seal it.
+    db.execute("DELETE FROM messages WHERE seq = 1");
+    assert_the_writer_stops(&node, &info, &key).await;
     assert_eq!(message_count(&db), 1, "nothing more was stored");
+}
+
+/// Promise 4 again: a message row nobody sent, written behind the node's
+/// back after the chain's last message (where the next one goes). The
+/// writer meets it when it inserts, finds the chain inconsistent and stops,
+/// rather than answering "database unavailable" and retrying for ever; the
+/// row is never sealed into a block.
+#[actix_rt::test]
+async fn a_message_row_the_chain_did_not_assign_stops_the_writer() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let (node, info, key) = two_messages_open(&db, keys.path()).await;
+    let extra = seal::signed(&seal::identity(), &info, "t", serde_json::json!("nobody sent this"));
+    sealchain_tests::tamper::insert_message(&db, 2, &extra);
+    assert_the_writer_stops(&node, &info, &key).await;
+    assert_eq!(message_count(&db), 3, "the two sent and the extra row");
+    assert_eq!(
+        node.client.block_count().await.unwrap(),
+        0,
+        "nothing was sealed over it"
+    );
 }
 
 /// Starts `sealchain-node` and reports whether it came up: `Ok(child)`
@@ -438,11 +452,14 @@ async fn the_first_message_after_a_database_restart_is_accepted() {
 }
 
 /// Promise 7: with the queue full, the node answers 503 before opening the
-/// envelope: a body that would fail decryption gets 503, not 400.
+/// envelope: a body that would fail decryption gets 503, not 400. (A node
+/// process of its own, so the queue depth it reports is its own.)
 #[actix_rt::test]
 async fn a_full_queue_is_refused_before_the_envelope_is_opened() {
     let db = TestDb::new();
-    let node = TestNode::spawn(&db, NodeOptions::default().arg("--queue-capacity", 1)).await;
+    let keys = tempfile::tempdir().unwrap();
+    let node = NodeProcess::spawn(&db, &keys.path().join("keys"), &["--queue-capacity", "1"]);
+    let info = node.client.node_info().await.unwrap();
     let key = seal::identity();
     let garbage = serde_json::json!({"enc": "11".repeat(32), "ct": "AAAAAAAAAAAAAAAAAAAAAA=="})
         .to_string()
@@ -455,10 +472,12 @@ async fn a_full_queue_is_refused_before_the_envelope_is_opened() {
     );
 
     // The writer takes message A and waits on the lock; B fills the queue.
+    // Nothing else is posted meanwhile: a probe would take the one place in
+    // the queue for a moment and could turn B away.
     let lock = LockHolder::chain_state(&db);
     let (a, b) = (
-        seal::envelope(&key, &node.info, "t", serde_json::json!("a")),
-        seal::envelope(&key, &node.info, "t", serde_json::json!("b")),
+        seal::envelope(&key, &info, "t", serde_json::json!("a")),
+        seal::envelope(&key, &info, "t", serde_json::json!("b")),
     );
     let base = node.base.clone();
     let sent_a = actix_rt::spawn(async move { post(&base, &a).await });
@@ -468,20 +487,20 @@ async fn a_full_queue_is_refused_before_the_envelope_is_opened() {
     .await;
     let base = node.base.clone();
     let sent_b = actix_rt::spawn(async move { post(&base, &b).await });
-    wait_until("the queue is full", Duration::from_secs(20), || async {
-        let (status, retry, body) = request("POST", &url, Some(garbage.clone())).await;
-        if status == 503 {
-            assert_eq!(retry.as_deref(), Some("1"));
-            assert!(body.contains("queue full"), "{body}");
-        }
-        status == 503
+    let metrics_url = format!("{}/metrics", node.base);
+    wait_until("B waits in the queue", Duration::from_secs(20), || async {
+        let (_, _, text) = request("GET", &metrics_url, None).await;
+        metric(&text, "sealchain_ingest_queue_depth") == Some(1.0)
     })
     .await;
+    let (status, retry, body) = request("POST", &url, Some(garbage.clone())).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("queue full"), "{body}");
     lock.release();
     assert_eq!(sent_a.await.unwrap().0, 202);
     assert_eq!(sent_b.await.unwrap().0, 202);
     assert_eq!(request("POST", &url, Some(garbage)).await.0, 400, "room again");
-    node.stop().await;
 }
 
 /// Promise 1, client side: `sealchain send` meets a 503 (its commit is
@@ -498,10 +517,11 @@ async fn send_retries_a_503_and_ends_with_the_original_receipt() {
 
     let lock = LockHolder::chain_state(&db);
     let mut cmd = Command::new(binary("sealchain"));
-    cmd.args([
-        "--json", "--no-pin", "--node", &node.base, "send", "--topic", "t", "--body", "1", "--key",
-    ])
-    .arg(&client_key);
+    cmd.env("SEALCHAIN_DATA_DIR", dir.path().join("data"))
+        .args([
+            "--json", "--no-pin", "--node", &node.base, "send", "--topic", "t", "--body", "1", "--key",
+        ])
+        .arg(&client_key);
     let send = actix_rt::task::spawn_blocking(move || cmd.output().unwrap());
     // Release the lock once the node has answered 503 at least once.
     wait_until("the node answered 503", Duration::from_secs(30), || async {
@@ -524,20 +544,21 @@ async fn send_retries_a_503_and_ends_with_the_original_receipt() {
     // With --retries 0 the same situation is a clear failure.
     let lock = LockHolder::chain_state(&db);
     let mut cmd = Command::new(binary("sealchain"));
-    cmd.args([
-        "--no-pin",
-        "--retries",
-        "0",
-        "--node",
-        &node.base,
-        "send",
-        "--topic",
-        "t",
-        "--body",
-        "2",
-        "--key",
-    ])
-    .arg(&client_key);
+    cmd.env("SEALCHAIN_DATA_DIR", dir.path().join("data"))
+        .args([
+            "--no-pin",
+            "--retries",
+            "0",
+            "--node",
+            &node.base,
+            "send",
+            "--topic",
+            "t",
+            "--body",
+            "2",
+            "--key",
+        ])
+        .arg(&client_key);
     let out = actix_rt::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();

@@ -7,70 +7,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sealchain_tests::cluster::{Cluster, free_port};
 use sealchain_tests::process::binary;
-
-/// The newest installed PostgreSQL's `bin` directory.
-fn pg_bin() -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL server binaries in /usr/lib/postgresql (apt-get install postgresql)")
-        .map(|e| e.unwrap().path().join("bin"))
-        .filter(|p| p.join("initdb").exists())
-        .collect();
-    versions.sort();
-    versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
-}
-
-/// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb
-/// refuses to run as root).
-fn pg(tool: &Path, args: &[&str]) -> std::process::Output {
-    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let mut cmd = if root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(tool);
-        c
-    } else {
-        Command::new(tool)
-    };
-    cmd.args(args).output().unwrap()
-}
-
-struct Cluster {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-}
-
-impl Cluster {
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = pg(
-            &self.bin.join("pg_ctl"),
-            &["-D", &self.data(), "-m", "immediate", "stop"],
-        );
-    }
-}
 
 #[test]
 fn a_node_started_before_its_database_waits_and_becomes_ready() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let http = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The database's port, chosen now, and its cluster made only later.
+    let cluster = Cluster::init();
+    let port = cluster.port;
+    let http = free_port();
     let keys = tempfile::tempdir().unwrap();
     let mut node = Command::new(binary("sealchain-node"))
         .args([
@@ -126,36 +75,7 @@ fn a_node_started_before_its_database_waits_and_becomes_ready() {
     assert!(node.try_wait().unwrap().is_none(), "the node is still running");
 
     // Now the database comes up (a fresh cluster, as on a first run).
-    let bin = pg_bin();
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster { dir, bin };
-    let _ = Command::new("chown")
-        .args(["-R", "postgres"])
-        .arg(cluster.dir.path())
-        .status();
-    let init = pg(
-        &cluster.bin.join("initdb"),
-        &["-D", &cluster.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-    );
-    assert!(
-        init.status.success(),
-        "initdb: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1",
-        cluster.dir.path().display()
-    );
-    let log = cluster.dir.path().join("log").display().to_string();
-    let start = pg(
-        &cluster.bin.join("pg_ctl"),
-        &["-D", &cluster.data(), "-o", &options, "-l", &log, "-w", "start"],
-    );
-    assert!(
-        start.status.success(),
-        "pg_ctl start: {}",
-        String::from_utf8_lossy(&start.stderr)
-    );
+    cluster.start();
 
     let lines = wait_for("\"listening\"", Duration::from_secs(60));
     assert!(
@@ -167,6 +87,7 @@ fn a_node_started_before_its_database_waits_and_becomes_ready() {
     let ready = Command::new(binary("sealchain"))
         .args(["--node", &format!("http://127.0.0.1:{http}"), "--no-pin", "node-info"])
         .env_remove("SEALCHAIN_NODE")
+        .env("SEALCHAIN_DATA_DIR", keys.path().join("client-data"))
         .output()
         .unwrap();
     assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));

@@ -28,7 +28,7 @@ struct Follow {
 impl Follow {
     fn start(base: &str, args: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(sealchain_tests::process::client_binary())
+        let mut child = Command::new(sealchain_tests::cli::binary())
             .arg("--node")
             .arg(base)
             .arg("--data-dir")

@@ -138,29 +138,10 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     assert_eq!(stored as u64, last.seq + 1);
 }
 
-/// Holds the chain state row lock from another session until released.
-fn hold_chain_state(url: &str) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
-    let url = url.to_owned();
-    let holder = std::thread::spawn(move || {
-        let mut conn = diesel::PgConnection::establish(&url).unwrap();
-        conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT * FROM chain_state FOR UPDATE"), conn)?;
-            locked.send(()).unwrap();
-            released.recv().unwrap();
-            Ok(())
-        })
-        .unwrap();
-    });
-    is_locked.recv().unwrap();
-    (release, holder)
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 /// SIGTERM with requests in flight: they are held behind a lock the writer
@@ -176,7 +157,7 @@ async fn sigterm_answers_everything_in_flight_and_exits_zero() {
     let before = send_one(&node.client, &info, &seal::identity()).await.unwrap();
     assert_eq!(before.seq, 0);
 
-    let (release, holder) = hold_chain_state(&db.url);
+    let lock = db.lock_chain_state();
     const IN_FLIGHT: usize = 6;
     let answers = Rc::new(RefCell::new(Vec::new()));
     let tasks: Vec<_> = (0..IN_FLIGHT)
@@ -192,7 +173,7 @@ async fn sigterm_answers_everything_in_flight_and_exits_zero() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, _, body) = sealchain_tests::get_raw(&node.base, "/metrics").await;
-        let depth = metric(&String::from_utf8_lossy(&body), "sealchain_ingest_queue_depth");
+        let depth = sealchain_tests::metric(&String::from_utf8_lossy(&body), "sealchain_ingest_queue_depth");
         if depth == Some((IN_FLIGHT - 1) as f64) {
             break;
         }
@@ -214,8 +195,7 @@ async fn sigterm_answers_everything_in_flight_and_exits_zero() {
         assert!(Instant::now() < deadline, "the node kept accepting after SIGTERM");
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    lock.release();
     for t in tasks {
         t.await.unwrap();
     }
@@ -315,22 +295,39 @@ async fn a_full_queue_answers_503_at_once() {
     .await;
 
     // Hold the chain-state row lock from outside: the writer blocks on it.
-    let (release, holder) = hold_chain_state(&db.url);
+    let lock = db.lock_chain_state();
 
     let results = Rc::new(RefCell::new(Vec::new()));
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (client, info, results) = (node.client.clone(), node.info.clone(), results.clone());
-            actix_rt::spawn(async move {
-                let key = seal::identity();
-                let started = Instant::now();
-                let result = send_one(&client, &info, &key).await;
-                results.borrow_mut().push((started.elapsed(), result));
-            })
+    let send = |results: &Rc<RefCell<Vec<_>>>| {
+        let (client, info, results) = (node.client.clone(), node.info.clone(), results.clone());
+        actix_rt::spawn(async move {
+            let key = seal::identity();
+            let started = Instant::now();
+            let result = send_one(&client, &info, &key).await;
+            results.borrow_mut().push((started.elapsed(), result));
         })
-        .collect();
-    // One message is in the writer, two fill the queue: the other seven
-    // are answered at once, while the writer is still blocked.
+    };
+    // The first message goes alone, so it is the one the writer holds:
+    // nine sent at once could otherwise fill the queue before the writer
+    // took any of them.
+    let mut tasks = vec![send(&results)];
+    let mut conn = db.connect();
+    sealchain_tests::wait_until("the writer waits on the lock", Duration::from_secs(30), || {
+        let waiting = diesel::RunQueryDsl::get_result::<Count>(
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query ILIKE '%chain_state%'",
+            ),
+            &mut conn,
+        )
+        .unwrap()
+        .n;
+        std::future::ready(waiting > 0)
+    })
+    .await;
+    tasks.extend((0..9).map(|_| send(&results)));
+    // One message is in the writer, two of the nine fill the queue: the
+    // other seven are answered at once, while the writer is still blocked.
     let deadline = Instant::now() + Duration::from_secs(30);
     while results.borrow().len() < 7 {
         assert!(Instant::now() < deadline, "only {} answered", results.borrow().len());
@@ -345,8 +342,7 @@ async fn a_full_queue_answers_503_at_once() {
             assert!(err.to_string().contains("queue full"), "{err}");
         }
     }
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    lock.release();
     for t in tasks {
         t.await.unwrap();
     }

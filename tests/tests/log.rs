@@ -241,6 +241,38 @@ async fn tiles_and_entry_bundles_rebuild_the_tree_of_the_checkpoint() {
         let parsed = sealchain_shared::message::Message::parse(&signed.message_bytes, 16384).unwrap();
         sealchain_shared::message::verify(&parsed.sender, &signed.message_bytes, &signed.signature).unwrap();
     }
+    // Consistency proofs from any size up to a published one (not only
+    // from published sizes): the tiles fix every smaller tree.
+    for from in [1u64, 3, 255, 256, 257, 511, 599, 600] {
+        let proof: ConsistencyProof = node
+            .client
+            .get_json(&format!("/v1/log/proof/consistency?from={from}&to={}", cp.size))
+            .await
+            .unwrap();
+        let hashes: Vec<Hash> = proof.proof.iter().map(|h| h.0).collect();
+        verify_consistency(from, cp.size, &root(&leaves[..from as usize]), &cp.root, &hashes)
+            .unwrap_or_else(|e| panic!("{from} → {}: {e}", cp.size));
+    }
+    // Entry bundles are compressed for a client that accepts it (gzip's
+    // magic bytes); hash tiles, random bytes, are not.
+    let mut entries_gz = awc::Client::new()
+        .get(format!("{}/tile/entries/000", node.base))
+        .insert_header(("accept-encoding", "gzip"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(entries_gz.status().as_u16(), 200);
+    assert_eq!(entries_gz.headers().get("content-encoding").unwrap(), "gzip");
+    let gz = entries_gz.body().limit(1 << 20).await.unwrap();
+    assert_eq!(&gz[..2], &[0x1f, 0x8b]);
+    let hashes_gz = awc::Client::new()
+        .get(format!("{}/tile/0/000", node.base))
+        .insert_header(("accept-encoding", "gzip"))
+        .send()
+        .await
+        .unwrap();
+    assert!(hashes_gz.headers().get("content-encoding").is_none());
+
     // A smaller partial of a filled tile is its prefix; beyond the tree is
     // 404; malformed paths are 400.
     let (status, _, _, body) = get(&node.base, "/tile/0/000.p/5").await;

@@ -6,12 +6,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sealchain_shared::api::Problem;
+use sealchain_shared::api::{Block, BlockMessage, BlockSummary, Problem, Receipt};
+use sealchain_shared::audit::{self, AuditError, Auditor};
+use sealchain_shared::block::{BlockHeader, GENESIS_PREV_HASH};
 use sealchain_shared::envelope::Envelope;
+use sealchain_shared::hexbytes::HexBytes;
 use sealchain_shared::keys::EncryptionKey;
-use sealchain_shared::message::MessageBuilder;
-use sealchain_shared::{SigningKey, now_ms};
-use sealchain_tests::{NodeOptions, TestDb, TestNode, post_raw, seal};
+use sealchain_shared::message::{self, Message, MessageBuilder, SignatureError, SignedMessage};
+use sealchain_shared::{SigningKey, VerifyingKey, merkle, now_ms};
+use sealchain_tests::{NodeOptions, RawAnswer, TestDb, TestNode, forge, post_chunked, post_raw, post_typed, seal};
 
 /// Sends one bad request at a time and checks that nothing was stored.
 struct Checker {
@@ -45,8 +48,16 @@ impl Checker {
     /// `body` gets `status` and `code` as problem+json whose detail contains
     /// `detail`; then the next valid message takes the next seq.
     async fn rejects(&mut self, body: Vec<u8>, status: u16, code: &str, detail: &str) {
-        let (got, content_type, bytes) = post_raw(&self.node.base, "/v1/messages", body).await;
-        let problem: Problem = serde_json::from_slice(&bytes).expect("a problem object");
+        let answer = post_raw(&self.node.base, "/v1/messages", body).await;
+        self.rejected(answer, status, code, detail).await;
+    }
+
+    /// `answer` is `status` and `code` as problem+json whose detail contains
+    /// `detail`; then the next valid message takes the next seq.
+    async fn rejected(&mut self, answer: RawAnswer, status: u16, code: &str, detail: &str) {
+        let (got, content_type, bytes) = answer;
+        let problem: Problem = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not a problem object ({e}): {}", String::from_utf8_lossy(&bytes)));
         assert_eq!(
             (got, problem.code.as_str()),
             (status, code),
@@ -61,6 +72,38 @@ impl Checker {
             problem.detail
         );
         self.accepts_next().await;
+    }
+
+    /// `answer` is `202 Accepted` with the receipt of the next seq, signed
+    /// by the node.
+    fn accepted(&mut self, answer: RawAnswer, what: &str) {
+        let (status, _, bytes) = answer;
+        assert_eq!(status, 202, "{what}: {}", String::from_utf8_lossy(&bytes));
+        let receipt: Receipt = serde_json::from_slice(&bytes).expect("a receipt");
+        let key = VerifyingKey::from_bytes(&self.info().signing_key.0).unwrap();
+        audit::verify_receipt(&receipt, &key, self.info().block_size).expect("receipt signature");
+        assert_eq!(receipt.seq, self.next_seq, "{what}");
+        self.next_seq += 1;
+    }
+
+    /// Seals `signed` and expects `401 invalid_signature`.
+    async fn rejects_signature(&mut self, signed: &SignedMessage) {
+        let envelope = seal::seal_bytes(self.info(), &signed.to_bytes());
+        self.rejects(
+            envelope.to_json().into_bytes(),
+            401,
+            "invalid_signature",
+            "does not verify",
+        )
+        .await;
+    }
+
+    /// Signs `message` (any bytes) with the checker's key and seals it: a
+    /// request body.
+    fn body_of(&self, message: &str) -> Vec<u8> {
+        seal::seal_message_bytes(&self.client, &self.node.info, message.as_bytes())
+            .to_json()
+            .into_bytes()
     }
 
     /// Signs `message` (any bytes) with the checker's key, seals it, and
@@ -242,6 +285,21 @@ async fn invalid_message_422_names_the_member() {
         (good.replace(r#""v":1,"#, ""), "`v`"),
         (good.replace(r#""v":1,"#, r#""v":1,"v":1,"#), "`v`"),
         (good.replace(r#""v":1,"#, r#""v":1,"color":"red","#), "`color`"),
+        // A duplicate spelled with an escape is still a duplicate: names
+        // are compared after unescaping.
+        (
+            good.replace(r#""v":1,"#, r#""v":1,"\u0076":1,"#),
+            "duplicate member `v`",
+        ),
+        // Uppercase hex in the other hex members (`sender` is above).
+        (
+            good.replace(
+                &c.info().signing_key.to_string(),
+                &c.info().signing_key.to_string().to_uppercase(),
+            ),
+            "`node`",
+        ),
+        (good.replace(nonce, &nonce.to_uppercase()), "`nonce`"),
     ];
     for (message, member) in cases {
         c.rejects_message(&message, 422, "invalid_message", member).await;
@@ -286,14 +344,7 @@ async fn wrong_node_422_and_invalid_signature_401() {
     // A flipped signature bit.
     let mut signed = seal::signed(&c.client, c.info(), "t", serde_json::json!(2));
     signed.signature[10] ^= 0x04;
-    let envelope = seal::seal_bytes(c.info(), &signed.to_bytes());
-    c.rejects(
-        envelope.to_json().into_bytes(),
-        401,
-        "invalid_signature",
-        "does not verify",
-    )
-    .await;
+    c.rejects_signature(&signed).await;
 
     // A sender that is not a valid Ed25519 point cannot have signed anything.
     let bad_point = "02".to_owned() + &"00".repeat(30) + "80";
@@ -438,4 +489,257 @@ async fn escapes_lone_surrogates_and_trailing_bytes_422() {
     );
     let envelope = seal::seal_message_bytes(&c.client, c.info(), pair.as_bytes());
     assert_eq!(c.node.client.submit(&envelope).await.unwrap().seq, c.next_seq);
+}
+
+/// A message text of exactly `len` bytes from the checker's client (the
+/// body a string of `x`).
+fn message_of_len(c: &Checker, len: usize, nonce: &str) -> String {
+    let base = c
+        .message_text(now_ms(), nonce)
+        .replacen("\"body\":{}", "\"body\":\"\"", 1);
+    let text = base.replacen(
+        "\"body\":\"\"",
+        &format!("\"body\":\"{}\"", "x".repeat(len - base.len())),
+        1,
+    );
+    assert_eq!(text.len(), len);
+    text
+}
+
+/// A valid envelope of exactly `len` bytes: JSON whitespace after `{`.
+fn envelope_of_len(c: &Checker, len: usize, nonce: &str) -> Vec<u8> {
+    let json = String::from_utf8(c.body_of(&message_of_len(c, 1000, nonce))).unwrap();
+    let body = format!("{{{}{}", " ".repeat(len - json.len()), &json[1..]);
+    assert_eq!(body.len(), len);
+    body.into_bytes()
+}
+
+/// The limits at their exact sizes: a message of 16,384 bytes (the default
+/// `--max-message-bytes`) is accepted, one of 16,385 is `422` naming the
+/// limit; a request body of 65,536 bytes (`--max-body-bytes`) is read and
+/// handled, one of 65,537 is `413`, whether it comes with a
+/// `Content-Length` or chunked (where the limit is checked while reading).
+#[actix_rt::test]
+async fn exact_size_limits_16384_and_65536() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let base = c.node.base.clone();
+
+    let exact = c.body_of(&message_of_len(&c, 16_384, "000000000000000000000000000000b1"));
+    c.accepted(
+        post_raw(&base, "/v1/messages", exact).await,
+        "a message of 16,384 bytes",
+    );
+    let over = c.body_of(&message_of_len(&c, 16_385, "000000000000000000000000000000b2"));
+    c.rejects(over, 422, "invalid_message", "16384").await;
+
+    let at_limit = envelope_of_len(&c, 65_536, "000000000000000000000000000000b3");
+    c.accepted(
+        post_raw(&base, "/v1/messages", at_limit).await,
+        "a body of 65,536 bytes",
+    );
+    let at_limit = envelope_of_len(&c, 65_536, "000000000000000000000000000000b4");
+    c.accepted(
+        post_chunked(&base, "/v1/messages", at_limit, 4096).await,
+        "a chunked body of 65,536 bytes",
+    );
+    let over = envelope_of_len(&c, 65_537, "000000000000000000000000000000b5");
+    c.rejects(over.clone(), 413, "payload_too_large", "65536").await;
+    // Chunks that end exactly at the limit, then one byte more.
+    let answer = post_chunked(&base, "/v1/messages", over, 65_536).await;
+    c.rejected(answer, 413, "payload_too_large", "65536").await;
+}
+
+/// RFC 8259: one JSON value, whitespace around it. Bytes after the
+/// envelope's object are `malformed_envelope` (the message's are tested in
+/// `escapes_lone_surrogates_and_trailing_bytes_422`); trailing whitespace is
+/// allowed in both. Member names of the envelope are compared after JSON
+/// unescaping, as the message's are (docs/protocol.md), so `"\u0065nc"` is
+/// `enc`, and spelled twice it is a duplicate.
+#[actix_rt::test]
+async fn envelope_trailing_bytes_and_escaped_member_names() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let base = c.node.base.clone();
+    let envelope = seal::envelope(&c.client, c.info(), "t", serde_json::json!("trailing"));
+    let json = envelope.to_json();
+    for trailing in [" x", "{}", "\u{0}", "]", "\"\""] {
+        c.rejects(
+            format!("{json}{trailing}").into_bytes(),
+            400,
+            "malformed_envelope",
+            "trailing",
+        )
+        .await;
+    }
+    // The envelope was refused each time: it is still new.
+    let answer = post_raw(&base, "/v1/messages", format!("{json}\r\n \t").into_bytes()).await;
+    c.accepted(answer, "an envelope followed by whitespace");
+
+    // A message followed by whitespace is one JSON object too.
+    let message = format!("{}\n", c.message_text(now_ms(), "000000000000000000000000000000c1"));
+    let answer = post_raw(&base, "/v1/messages", c.body_of(&message)).await;
+    c.accepted(answer, "a message followed by whitespace");
+
+    let fresh = seal::envelope(&c.client, c.info(), "t", serde_json::json!("escaped")).to_json();
+    let escaped = fresh.replacen("\"enc\"", "\"\\u0065nc\"", 1);
+    assert_ne!(escaped, fresh);
+    let twice = fresh.replacen("\"ct\"", &format!("\"\\u0065nc\":\"{}\",\"ct\"", "00".repeat(32)), 1);
+    c.rejects(twice.into_bytes(), 400, "malformed_envelope", "enc").await;
+    let answer = post_raw(&base, "/v1/messages", escaped.into_bytes()).await;
+    c.accepted(answer, "an envelope with an escaped member name");
+}
+
+/// PROTOCOL §3 posts envelopes as `Content-Type: application/json`. The
+/// node holds clients to it (docs/protocol.md): a missing or other media
+/// type is `415 unsupported_media_type`, decided from the headers before
+/// the body is read, storing nothing; the type is case-insensitive and its
+/// parameters (`charset`) are ignored.
+#[actix_rt::test]
+async fn content_type_must_be_application_json_415() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let base = c.node.base.clone();
+    let body = seal::envelope(&c.client, c.info(), "t", serde_json::json!("typed"))
+        .to_json()
+        .into_bytes();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/octet-stream"),
+        Some("application/jsonx"),
+        Some("application/problem+json"),
+        Some(""),
+    ] {
+        let answer = post_typed(&base, "/v1/messages", content_type, body.clone()).await;
+        let detail = if content_type.is_none_or(str::is_empty) {
+            "no Content-Type"
+        } else {
+            "send Content-Type: application/json"
+        };
+        c.rejected(answer, 415, "unsupported_media_type", detail).await;
+    }
+    // The same envelope, refused each time, is new when properly typed.
+    let answer = post_typed(&base, "/v1/messages", Some("Application/JSON; charset=utf-8"), body).await;
+    c.accepted(answer, "application/json, any case, with a charset");
+    // 415 comes before the body is read, so before the size limit.
+    let huge = vec![b' '; 70_000];
+    let answer = post_typed(&base, "/v1/messages", Some("text/plain"), huge).await;
+    c.rejected(answer, 415, "unsupported_media_type", "application/json")
+        .await;
+}
+
+/// A one-message block holding `signed`, sealed by the node's key, as the
+/// auditor behind `sealchain verify` would receive it.
+fn audit_alone(node_key: &SigningKey, signed: &SignedMessage) -> Result<(), AuditError> {
+    let parsed = Message::parse(&signed.message_bytes, usize::MAX).expect("well formed");
+    let leaf = signed.leaf_hash();
+    let header = BlockHeader {
+        index: 0,
+        prev_hash: GENESIS_PREV_HASH,
+        merkle_root: merkle::root(&[leaf]),
+        first_seq: 0,
+        message_count: 1,
+        sealed_at: now_ms(),
+    };
+    let block = Block {
+        summary: BlockSummary {
+            index: 0,
+            hash: HexBytes(header.hash()),
+            prev_hash: HexBytes(header.prev_hash),
+            merkle_root: HexBytes(header.merkle_root),
+            first_seq: 0,
+            message_count: 1,
+            sealed_at: header.sealed_at,
+            signer: HexBytes(node_key.verifying_key().to_bytes()),
+            signature: HexBytes(header.sign(node_key).to_bytes()),
+        },
+        messages: vec![BlockMessage {
+            seq: 0,
+            leaf_hash: HexBytes(leaf),
+            sender: HexBytes(parsed.sender),
+            received_at: header.sealed_at,
+            signature: HexBytes(signed.signature),
+            message: String::from_utf8(signed.message_bytes.clone()).expect("UTF-8"),
+        }],
+    };
+    Auditor::new(node_key.verifying_key(), 1).check(&block)
+}
+
+/// PROTOCOL §2: strict Ed25519. The edge cases of "Taming the many EdDSAs"
+/// (Chalkias, Garillot, Nikolaenko, SSR 2020; the speccheck vectors),
+/// rebuilt over sealchain's domain-separated signing input as
+/// `sealchain_tests::forge` explains: a small-order `sender` (vector 0's key
+/// and signature, which anyone can produce), a small-order `R` (the identity,
+/// and vector 0's order-8 point) and a non-canonical `S` (`S + L`). Each is
+/// first shown to be the case it claims to be, then refused by
+/// `message::verify`, by the auditor (`sealchain verify`) on a block holding
+/// it, and by the node: `401 invalid_signature`, nothing stored.
+#[actix_rt::test]
+async fn strict_ed25519_401() {
+    let db = TestDb::new();
+    let mut c = Checker::start(&db, NodeOptions::default()).await;
+    let node_key = c.info().signing_key.0;
+    let node_signer = sealchain_shared::keys::load_signing_key(&c.node.keys_dir.join("signing.pem")).unwrap();
+    let sender = c.client.verifying_key().to_bytes();
+
+    // Non-canonical S: an honest signature, S re-encoded as S + L.
+    let honest = seal::signed(&c.client, c.info(), "t", serde_json::json!("honest"));
+    message::verify(&sender, &honest.message_bytes, &honest.signature).expect("the honest signature verifies");
+    audit_alone(&node_signer, &honest).expect("the control block audits");
+    let s_plus_l = forge::with_s_plus_l(&honest);
+    assert!(forge::at_least_l(&s_plus_l.signature[32..]), "S + L is not canonical");
+    assert!(!forge::at_least_l(&honest.signature[32..]));
+
+    // A small-order sender: vector 0's key and signature, which verify
+    // under the plain RFC 8032 equation although nobody has a secret key.
+    let small_sender = forge::small_order_sender(node_key);
+    let small_key: [u8; 32] = forge::bytes(forge::VECTOR0_PUBLIC_KEY);
+    assert!(VerifyingKey::from_bytes(&small_key).unwrap().is_weak());
+    assert!(forge::lenient_verify(
+        &small_key,
+        &small_sender.message_bytes,
+        &small_sender.signature
+    ));
+
+    // A small-order R with the honest key: the identity passes the plain
+    // equation, the order-8 point the cofactored one.
+    let r_identity = forge::small_order_r(&c.client, node_key);
+    assert!(forge::lenient_verify(
+        &sender,
+        &r_identity.message_bytes,
+        &r_identity.signature
+    ));
+    let r_order_8 = forge::small_order_r_cofactored(&c.client, node_key);
+    assert!(!forge::lenient_verify(
+        &sender,
+        &r_order_8.message_bytes,
+        &r_order_8.signature
+    ));
+    assert!(forge::cofactored_verify(
+        &sender,
+        &r_order_8.message_bytes,
+        &r_order_8.signature
+    ));
+
+    for (case, signed) in [
+        ("S + L", &s_plus_l),
+        ("small-order sender", &small_sender),
+        ("R = identity", &r_identity),
+        ("R of order 8", &r_order_8),
+    ] {
+        let parsed = Message::parse(&signed.message_bytes, 16_384).expect("the message itself is valid");
+        assert_eq!(
+            message::verify(&parsed.sender, &signed.message_bytes, &signed.signature),
+            Err(SignatureError::Invalid),
+            "{case}"
+        );
+        assert_eq!(
+            audit_alone(&node_signer, signed),
+            Err(AuditError::MessageSignature { seq: 0 }),
+            "{case}"
+        );
+        c.rejects_signature(signed).await;
+    }
 }

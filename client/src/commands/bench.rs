@@ -33,11 +33,20 @@ use crate::stats::{Codes, Latencies, LatencySummary, failure_code};
 /// Errors (e.g. 503 unavailable under overload) are reported, not fatal; the
 /// exit status is non-zero only if nothing was accepted or a receipt failed
 /// its check.
+///
+/// --floor measures, without any node, the CPU time the node's per-message
+/// crypto takes on one core of this machine (HPKE open, strict signature
+/// verification, receipt signature): the floor no node can go below.
+/// --save-envelopes seals the messages and writes them to a file instead of
+/// sending them, for other load generators (scripts/bench.sh replays them
+/// with wrk).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   sealchain bench --messages 2000 --concurrency 16
-  sealchain bench --messages 10000 --concurrency 64 --clients 100 --json")]
+  sealchain bench --messages 10000 --concurrency 64 --clients 100 --json
+  sealchain bench --floor
+  sealchain bench --messages 200000 --clients 100 --save-envelopes envelopes.jsonl")]
 pub struct Args {
     /// Messages to send.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -54,6 +63,16 @@ pub struct Args {
     /// Topic of the messages.
     #[arg(long, default_value = "bench", value_name = "TOPIC")]
     pub topic: String,
+    /// Measure the per-message crypto floor on one core instead (no node
+    /// is contacted; --messages distinct envelopes are cycled, at most
+    /// 10,000).
+    #[arg(long, conflicts_with_all = ["concurrency", "save_envelopes"])]
+    pub floor: bool,
+    /// Seal the messages and write them to FILE, one envelope JSON a line,
+    /// instead of sending them; the client ids go to FILE.clients, one hex
+    /// id a line (to register them with an allowlist node).
+    #[arg(long, value_name = "FILE", conflicts_with = "concurrency")]
+    pub save_envelopes: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,17 +103,29 @@ struct Outcome {
 /// Runs `bench`.
 pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     check_topic(&args.topic).context("--topic")?;
+    if args.floor {
+        let count = usize::try_from(args.messages.min(10_000))?;
+        let floor = crate::floor::measure(count, usize::try_from(args.body_bytes)?)?;
+        return if global.json {
+            emit_json(&floor)
+        } else {
+            emit(&crate::floor::describe(&floor))
+        };
+    }
     let concurrency = usize::try_from(args.concurrency)?;
     let node = connect(global, concurrency).await?;
 
     let sealing_started = Instant::now();
-    let sealed = seal_all(
+    let (identities, sealed) = seal_all(
         &node.info.signing_key.0,
         &node.encryption_key,
         args,
         usize::try_from(args.messages)?,
     )?;
     let seal_seconds = sealing_started.elapsed().as_secs_f64();
+    if let Some(path) = &args.save_envelopes {
+        return save(path, &identities, &sealed, seal_seconds);
+    }
 
     let queue = Rc::new(RefCell::new(VecDeque::from(sealed)));
     let outcome = Rc::new(RefCell::new(Outcome::default()));
@@ -208,6 +239,36 @@ fn describe(r: &Report, o: &Outcome) -> String {
     text
 }
 
+/// Writes the envelopes to `path` and the client ids to `path.clients`.
+fn save(path: &std::path::Path, identities: &[SigningKey], sealed: &[Sealed], seal_seconds: f64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let write = |path: &std::path::Path, lines: &mut dyn Iterator<Item = Vec<u8>>| -> anyhow::Result<()> {
+        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for mut line in lines {
+            line.push(b'\n');
+            out.write_all(&line)?;
+        }
+        out.flush().with_context(|| format!("writing {}", path.display()))
+    };
+    write(path, &mut sealed.iter().map(|s| s.envelope_json.clone()))?;
+    let mut clients = path.as_os_str().to_owned();
+    clients.push(".clients");
+    let clients = std::path::PathBuf::from(clients);
+    write(
+        &clients,
+        &mut identities
+            .iter()
+            .map(|k| keys::client_id(&k.verifying_key()).into_bytes()),
+    )?;
+    emit(&format!(
+        "sealed     {} envelopes in {seal_seconds:.2} s into {} (client ids in {})\n",
+        sealed.len(),
+        path.display(),
+        clients.display()
+    ))
+}
+
 /// Seals `count` messages from `args.clients` fresh identities on every
 /// core; message `i` comes from client `i % clients`.
 fn seal_all(
@@ -215,7 +276,7 @@ fn seal_all(
     node_encryption_key: &EncryptionPublicKey,
     args: &Args,
     count: usize,
-) -> anyhow::Result<Vec<Sealed>> {
+) -> anyhow::Result<(Vec<SigningKey>, Vec<Sealed>)> {
     let identities = (0..args.clients)
         .map(|_| keys::generate_signing_key())
         .collect::<Result<Vec<SigningKey>, _>>()?;
@@ -259,5 +320,5 @@ fn seal_all(
             out.push(sealed);
         }
     }
-    Ok(out)
+    Ok((identities, out))
 }

@@ -5,7 +5,9 @@ use crate::cli::{Cli, Command};
 
 pub mod bench;
 pub mod blocks;
+pub mod checkpoint;
 pub mod keygen;
+pub mod monitor;
 pub mod node_info;
 pub mod nodes;
 pub mod proof;
@@ -24,6 +26,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Blocks(command) => blocks::run(global, command).await,
         Command::Verify(args) => verify::run(global, args).await,
         Command::Proof(args) => proof::run(global, args).await,
+        Command::Checkpoint(args) => checkpoint::run(global, args).await,
+        Command::Monitor(args) => monitor::run(global, args).await,
         Command::Bench(args) => bench::run(global, args).await,
         Command::Nodes(command) => nodes::run(global, command),
     }

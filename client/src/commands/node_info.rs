@@ -9,10 +9,11 @@ use crate::pin::PinStatus;
 
 /// Show the node's keys and settings (GET /v1/node), and pin its keys.
 ///
-/// On first contact the node's signing key, encryption key and block size
-/// are written as a line of the known-nodes file (--pin-file, default
-/// DATA_DIR/known_nodes): trust on first use. From then on this and every
-/// other command refuses a node at that URL whose keys or block size differ,
+/// On first contact the node's signing key, encryption key, block size and
+/// log origin are written as a line of the known-nodes file (--pin-file,
+/// default DATA_DIR/known_nodes): trust on first use. From then on this and
+/// every other command refuses a node at that URL whose keys, block size or
+/// origin differ,
 /// naming the file and line to remove. To pin a signing key you got out of
 /// band instead, pass --node-key HEX (or set SEALCHAIN_NODE_KEY).
 #[derive(Debug, clap::Args)]

@@ -9,11 +9,12 @@ use crate::pin::{KnownNode, KnownNodes};
 /// List or forget pinned nodes (the known-nodes file, like SSH's known_hosts).
 ///
 /// Each node URL a command has talked to has a line with the node's signing
-/// key, encryption key and block size, written on first contact and checked
-/// on every later one. When a node's keys changed on purpose (a new node at
+/// key, encryption key, block size and log origin, written on first contact
+/// and checked on every later one. When a node's keys changed on purpose (a new node at
 /// the same URL), `forget` removes its line so the next contact pins the new
-/// keys. The audit checkpoint of a chain is kept apart, under the signing
-/// key: forgetting a node does not forget what was audited.
+/// keys. The audit checkpoint of a chain and the log checkpoint last seen
+/// are kept apart, under the signing key: forgetting a node does not forget
+/// what was audited or seen.
 #[derive(Debug, clap::Subcommand)]
 #[command(after_help = "\
 Examples:
@@ -50,8 +51,13 @@ pub fn run(global: &Global, command: &NodesCommand) -> anyhow::Result<()> {
             let mut text = format!("{} ({} nodes)\n", known.file().display(), nodes.len());
             for n in &nodes {
                 text.push_str(&format!(
-                    "line {:<4} {}  signing {}  encryption {}  block size {}\n",
-                    n.line, n.url, n.signing_key, n.encryption_key, n.block_size
+                    "line {:<4} {}  signing {}  encryption {}  block size {}  origin {}\n",
+                    n.line,
+                    n.url,
+                    n.signing_key,
+                    n.encryption_key,
+                    n.block_size,
+                    n.origin.as_deref().unwrap_or("(not pinned yet)")
                 ));
             }
             emit(&text)

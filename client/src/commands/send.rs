@@ -1,16 +1,19 @@
 //! `sealchain send`: one message, its receipt checked.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sealchain_shared::keys;
 use sealchain_shared::message::check_topic;
 
 use crate::connect::{connect, retry_policy};
+use crate::duration::parse_duration;
 use crate::global::Global;
 use crate::output::{emit, emit_json, utc};
-use crate::receipts::ReceiptLog;
+use crate::receipts::{ReceiptLine, ReceiptLog};
 use crate::sealing::{check_receipt, seal};
+use crate::trusted_log::TrustedLog;
 
 /// Sign, seal and send one message; verify and print the node's receipt.
 ///
@@ -26,11 +29,20 @@ use crate::sealing::{check_receipt, seal};
 /// With --receipts the receipt is also
 /// appended to FILE (one JSON object per line) for `sealchain verify
 /// --receipts FILE` later.
+///
+/// With --wait-inclusion the receipt is completed with a proof, the way a
+/// transparency log answers: the command waits for a signed checkpoint of
+/// the node's log that covers the message (verified under the node's
+/// verifier key and proven consistent with the checkpoint this client saw
+/// before), fetches the message's inclusion proof and checks it against that
+/// checkpoint's root. The receipt line then carries the message's tlog-proof
+/// bundle (`tlog_proof`), which `sealchain proof --verify` checks offline.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Example:
+Examples:
   sealchain send --key ./client-keys/client-000.pem --topic sensors/temp \\
-      --body '{\"reading\": 21.5, \"unit\": \"C\"}' --receipts ./receipts.jsonl")]
+      --body '{\"reading\": 21.5, \"unit\": \"C\"}' --receipts ./receipts.jsonl
+  sealchain send --key ./client-keys/client-000.pem --topic t --body 1 --wait-inclusion --inclusion-timeout 5s")]
 pub struct Args {
     /// Your client key (PKCS#8 PEM, mode 0600; see `sealchain keygen`).
     #[arg(long, value_name = "FILE")]
@@ -44,6 +56,14 @@ pub struct Args {
     /// Append the receipt to this file (created if missing).
     #[arg(long, value_name = "FILE")]
     pub receipts: Option<PathBuf>,
+    /// After the receipt, wait until a verified checkpoint of the log covers
+    /// the message and check its inclusion proof (recorded with the receipt).
+    #[arg(long)]
+    pub wait_inclusion: bool,
+    /// How long --wait-inclusion waits for a checkpoint covering the message
+    /// before failing (the node publishes one about every second).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub inclusion_timeout: Duration,
 }
 
 /// Runs `send`.
@@ -71,13 +91,42 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         })?;
     let receipt = submitted.receipt;
     check_receipt(&node, &receipt, &sealed.leaf_hash)?;
+    let mut line = ReceiptLine::from(receipt.clone());
+    let mut included = None;
+    if args.wait_inclusion {
+        let started = Instant::now();
+        let tlog = TrustedLog::remembered(global, &node)?;
+        let proven = tlog
+            .prove_entry(receipt.seq, &sealed.signed_message, args.inclusion_timeout)
+            .await;
+        let (bundle, checkpoint) = match proven {
+            Ok(proven) => proven,
+            Err(e) => {
+                // The receipt is kept all the same.
+                if let Some(log) = log.as_mut() {
+                    log.append(&line)?;
+                    log.flush()?;
+                }
+                return Err(e.context(format!(
+                    "message {} was accepted (receipt checked), but its inclusion could not be proven",
+                    receipt.seq
+                )));
+            }
+        };
+        line.tlog_proof = Some(bundle.to_text());
+        included = Some((bundle, checkpoint.size(), started.elapsed(), tlog.verifier().to_vkey()));
+    }
     if let Some(log) = log.as_mut() {
-        log.append(&receipt)?;
+        log.append(&line)?;
         log.flush()?;
     }
 
     if global.json {
-        return emit_json(&receipt);
+        let mut value = serde_json::to_value(&line)?;
+        if let (Some(object), Some((_, _, after, _))) = (value.as_object_mut(), &included) {
+            object.insert("provable_after_ms".into(), (after.as_secs_f64() * 1000.0).into());
+        }
+        return emit_json(&value);
     }
     let mut text = format!(
         "accepted     seq {} in block {}\n\
@@ -92,6 +141,14 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         receipt.signature,
         node.info.signing_key,
     );
+    if let Some((bundle, size, after, vkey)) = &included {
+        text.push_str(&format!(
+            "included     in the log's checkpoint of size {size}: {} proof hashes lead to its root (verified under {vkey})\n\
+             provable     {:.2} s after the receipt\n",
+            bundle.proof.len(),
+            after.as_secs_f64(),
+        ));
+    }
     if submitted.attempts > 1 {
         text.push_str(&format!(
             "attempts     {} (the node was busy or did not answer)\n",

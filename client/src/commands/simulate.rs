@@ -19,11 +19,13 @@ use crate::commands::keygen::load_or_create;
 use crate::connect::{Node, connect, retry_policy};
 use crate::duration::{format_duration, parse_duration};
 use crate::global::Global;
+use crate::output::one_line;
 use crate::output::{emit, emit_json, ms};
 use crate::progress;
-use crate::receipts::ReceiptLog;
+use crate::receipts::{ReceiptLine, ReceiptLog};
 use crate::sealing::{check_receipt, seal};
 use crate::stats::{Codes, Latencies, LatencySummary, failure_code};
+use crate::trusted_log::{POLL, TrustedLog, VerifiedCheckpoint, is_transient};
 
 /// How often the live counters are redrawn and the block count polled.
 const REDRAW: Duration = Duration::from_millis(200);
@@ -45,12 +47,21 @@ const POLL_BLOCKS: Duration = Duration::from_millis(1000);
 /// message was rejected or any receipt failed its check. Ctrl-C or SIGTERM stops
 /// sending early and still prints the summary.
 ///
+/// With --wait-inclusion every receipt is completed with a proof: one task
+/// follows the log's checkpoints (each verified and proven consistent with
+/// the one before), and each message, once a checkpoint covers it, gets its
+/// inclusion proof checked against that checkpoint; the receipt line then
+/// carries the tlog-proof bundle. The summary gives the time from receipt to
+/// proof; a message not provable within --inclusion-timeout makes the run
+/// fail.
+///
 /// Durations are a number and a unit: 250ms, 1s, 1.5s, 2m.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   sealchain simulate --keys ./client-keys --clients 10 --interval 1s --duration 60s
-  sealchain simulate --clients 4 --interval 50ms --duration 5s --receipts ./receipts.jsonl --json")]
+  sealchain simulate --clients 4 --interval 50ms --duration 5s --receipts ./receipts.jsonl --json
+  sealchain simulate --clients 10 --duration 10s --wait-inclusion --receipts ./receipts.jsonl")]
 pub struct Args {
     /// Directory of the client keys (created, with missing keys, if needed).
     #[arg(long, value_name = "DIR", default_value = "./client-keys")]
@@ -70,6 +81,52 @@ pub struct Args {
     /// Append every receipt to this file (created if missing).
     #[arg(long, value_name = "FILE")]
     pub receipts: Option<PathBuf>,
+    /// Complete every receipt with its inclusion proof against a verified
+    /// checkpoint of the log (recorded with the receipt).
+    #[arg(long)]
+    pub wait_inclusion: bool,
+    /// How long --wait-inclusion waits, per message, for a checkpoint that
+    /// covers it.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub inclusion_timeout: Duration,
+}
+
+/// The newest verified checkpoint, as the follower task sees it: `None`
+/// before the first, `Err` once the log misbehaved.
+type Latest = Result<Option<VerifiedCheckpoint>, String>;
+
+/// What the clients share to prove their messages' inclusion.
+struct Inclusion {
+    log: TrustedLog,
+    latest: tokio::sync::watch::Receiver<Latest>,
+    timeout: Duration,
+}
+
+/// Follows the log's checkpoints until aborted; stops at the first
+/// misbehaviour (an unreachable node is asked again).
+async fn follow(log: TrustedLog, tx: tokio::sync::watch::Sender<Latest>) {
+    loop {
+        match log.refresh().await {
+            Ok(refreshed) => {
+                let grown = tx
+                    .borrow()
+                    .as_ref()
+                    .ok()
+                    .and_then(Option::as_ref)
+                    .map(VerifiedCheckpoint::size)
+                    != Some(refreshed.latest.size());
+                if grown {
+                    tx.send_modify(|latest| *latest = Ok(Some(refreshed.latest)));
+                }
+            }
+            Err(e) if is_transient(&e) => {}
+            Err(e) => {
+                tx.send_modify(|latest| *latest = Err(one_line(&e)));
+                return;
+            }
+        }
+        actix_rt::time::sleep(POLL).await;
+    }
 }
 
 /// Counters shared by the client tasks (all on one thread).
@@ -83,6 +140,10 @@ struct State {
     bad_receipts: u64,
     first_bad_receipt: Option<String>,
     latencies: Latencies,
+    proven: u64,
+    not_proven: u64,
+    first_not_proven: Option<String>,
+    proof_latencies: Latencies,
     log: Option<ReceiptLog>,
     log_error: Option<String>,
 }
@@ -104,12 +165,23 @@ struct Summary {
     retries: u64,
     bad_receipts: u64,
     latency_ms: LatencySummary,
+    /// With --wait-inclusion: receipts completed with a verified inclusion
+    /// proof, those that were not, and the time from receipt to proof.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inclusion: Option<InclusionSummary>,
     blocks_before: u64,
     blocks_after: u64,
     blocks_sealed: u64,
     elapsed_ms: u128,
     receipts_file: Option<PathBuf>,
     stopped_early: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct InclusionSummary {
+    proven: u64,
+    not_proven: u64,
+    after_receipt_ms: LatencySummary,
 }
 
 /// Runs `simulate`.
@@ -129,7 +201,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let (keys, created) = load_or_create(&args.keys, clients)?;
     let log = args.receipts.as_deref().map(ReceiptLog::open).transpose()?;
 
-    let node = Rc::new(connect(global, clients).await?);
+    let node = Rc::new(connect(global, clients + 2).await?);
     let blocks_before = node.client.block_count().await.context("counting blocks")?;
     let per_client = u64::try_from(args.duration.as_nanos() / args.interval.as_nanos()).unwrap_or(u64::MAX);
     if created > 0 && !global.json {
@@ -141,6 +213,19 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         ..State::default()
     }));
     let stop = Rc::new(Cell::new(false));
+    let (inclusion, follower) = if args.wait_inclusion {
+        let log = TrustedLog::remembered(global, &node)?;
+        let (tx, latest) = tokio::sync::watch::channel(Ok(None));
+        let follower = actix_rt::spawn(follow(log.clone(), tx));
+        let inclusion = Inclusion {
+            log,
+            latest,
+            timeout: args.inclusion_timeout,
+        };
+        (Some(Rc::new(inclusion)), Some(follower))
+    } else {
+        (None, None)
+    };
     let bar = progress::timer(args.duration);
     let start = Instant::now();
     let tasks = keys.into_iter().enumerate().map(|(i, key)| {
@@ -154,6 +239,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             stop: stop.clone(),
             topic: Rc::from(args.topic.as_str()),
             retry: retry_policy(global),
+            inclusion: inclusion.clone(),
         };
         actix_rt::spawn(client.run(first, args.interval, per_client))
     });
@@ -163,7 +249,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let mut redraw = interval(REDRAW);
     let mut last_poll = Instant::now();
     let mut blocks_now = blocks_before;
-    let ctrl_c = stop_requested();
+    let ctrl_c = crate::signals::stop_requested();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
@@ -185,8 +271,9 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                     s.log_error.get_or_insert_with(|| format!("{e:#}"));
                 }
                 bar.set_position(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
+                let proven = if inclusion.is_some() { format!("  proven {}", s.proven) } else { String::new() };
                 bar.set_message(format!(
-                    "sent {}  accepted {}  rejected {}  blocks sealed {}",
+                    "sent {}  accepted {}{proven}  rejected {}  blocks sealed {}",
                     s.sent,
                     s.accepted,
                     s.rejected.total(),
@@ -196,6 +283,9 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         }
     }
     let elapsed = start.elapsed();
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     bar.finish_and_clear();
 
     let blocks_after = node.client.block_count().await.context("counting blocks")?;
@@ -219,6 +309,11 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         retries: s.retries,
         bad_receipts: s.bad_receipts,
         latency_ms: s.latencies.summary(),
+        inclusion: inclusion.as_ref().map(|_| InclusionSummary {
+            proven: s.proven,
+            not_proven: s.not_proven,
+            after_receipt_ms: s.proof_latencies.summary(),
+        }),
         blocks_before,
         blocks_after,
         blocks_sealed: blocks_after.saturating_sub(blocks_before),
@@ -237,6 +332,13 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             summary.rejected,
             summary.sent,
             summary.rejected_by_code.describe()
+        );
+    }
+    if summary.inclusion.as_ref().is_some_and(|i| i.not_proven > 0) {
+        bail!(
+            "{} accepted messages could not be proven included in the log; first: {}",
+            s.not_proven,
+            s.first_not_proven.as_deref().unwrap_or("?")
         );
     }
     if summary.bad_receipts > 0 {
@@ -283,6 +385,20 @@ fn describe(summary: &Summary, s: &State, args: &Args) -> String {
     if summary.bad_receipts > 0 {
         text.push_str(&format!("bad receipts {}\n", summary.bad_receipts));
     }
+    if let Some(inclusion) = &summary.inclusion {
+        text.push_str(&format!(
+            "inclusion  {} proven against verified checkpoints of the log{}; after the receipt p50 {}   p99 {}   max {}\n",
+            inclusion.proven,
+            if inclusion.not_proven > 0 {
+                format!(", {} not", inclusion.not_proven)
+            } else {
+                String::new()
+            },
+            ms(s.proof_latencies.quantile_micros(0.50)),
+            ms(s.proof_latencies.quantile_micros(0.99)),
+            ms(s.proof_latencies.max_micros()),
+        ));
+    }
     text.push_str(&format!(
         "latency    p50 {}   p99 {}   max {}\n\
          blocks     {} sealed during the run ({} in the chain)\n",
@@ -317,6 +433,7 @@ struct Client {
     stop: Rc<Cell<bool>>,
     topic: Rc<str>,
     retry: RetryPolicy,
+    inclusion: Option<Rc<Inclusion>>,
 }
 
 impl Client {
@@ -357,47 +474,79 @@ impl Client {
         let started = Instant::now();
         let answer = self.node.client.submit_retrying(sealed.envelope_json, self.retry).await;
         let latency = started.elapsed();
+        let receipt = {
+            let mut s = self.state.borrow_mut();
+            match answer {
+                Ok(Submitted { receipt, attempts }) => {
+                    s.retries += u64::from(attempts - 1);
+                    s.accepted += 1;
+                    s.latencies.record(latency);
+                    if let Err(e) = check_receipt(&self.node, &receipt, &sealed.leaf_hash) {
+                        s.bad_receipts += 1;
+                        s.first_bad_receipt.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                    receipt
+                }
+                Err((e, attempts)) => {
+                    s.retries += u64::from(attempts - 1);
+                    let code = failure_code(&e);
+                    s.first_detail.entry(code.clone()).or_insert_with(|| e.to_string());
+                    s.rejected.add(code);
+                    return;
+                }
+            }
+        };
+        let seq = receipt.seq;
+        let mut line = ReceiptLine::from(receipt);
+        if let Some(inclusion) = &self.inclusion {
+            let started = Instant::now();
+            let proven = inclusion.prove(seq, &sealed.signed_message).await;
+            let mut s = self.state.borrow_mut();
+            match proven {
+                Ok(bundle) => {
+                    s.proven += 1;
+                    s.proof_latencies.record(started.elapsed());
+                    line.tlog_proof = Some(bundle);
+                }
+                Err(e) => {
+                    s.not_proven += 1;
+                    s.first_not_proven.get_or_insert_with(|| format!("seq {seq}: {e:#}"));
+                }
+            }
+        }
         let mut s = self.state.borrow_mut();
-        match answer {
-            Ok(Submitted { receipt, attempts }) => {
-                s.retries += u64::from(attempts - 1);
-                s.accepted += 1;
-                s.latencies.record(latency);
-                if let Err(e) = check_receipt(&self.node, &receipt, &sealed.leaf_hash) {
-                    s.bad_receipts += 1;
-                    s.first_bad_receipt.get_or_insert_with(|| format!("{e:#}"));
-                }
-                if let Some(log) = s.log.as_mut()
-                    && let Err(e) = log.append(&receipt)
-                {
-                    s.log_error.get_or_insert_with(|| format!("{e:#}"));
-                }
-            }
-            Err((e, attempts)) => {
-                s.retries += u64::from(attempts - 1);
-                let code = failure_code(&e);
-                s.first_detail.entry(code.clone()).or_insert_with(|| e.to_string());
-                s.rejected.add(code);
-            }
+        if let Some(log) = s.log.as_mut()
+            && let Err(e) = log.append(&line)
+        {
+            s.log_error.get_or_insert_with(|| format!("{e:#}"));
         }
     }
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what `docker stop` and
-/// `docker compose` send), so the run stops early and prints its summary.
-async fn stop_requested() {
-    use actix_rt::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let terminated = async {
-        match term.as_mut() {
-            Some(term) => {
-                term.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = actix_rt::signal::ctrl_c() => {}
-        () = terminated => {}
+impl Inclusion {
+    /// Waits until the followed log covers `seq`, then proves the entry's
+    /// inclusion against that checkpoint; the tlog-proof bundle's text.
+    async fn prove(&self, seq: u64, entry: &[u8]) -> anyhow::Result<String> {
+        let mut latest = self.latest.clone();
+        let covering = |v: &Latest| match v {
+            Ok(Some(cp)) => cp.size() > seq,
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        let waited = actix_rt::time::timeout(self.timeout, latest.wait_for(covering)).await;
+        let checkpoint = match waited {
+            Err(_) => bail!(
+                "no checkpoint covered it within {} of its receipt",
+                format_duration(self.timeout)
+            ),
+            Ok(Err(_)) => bail!("the task following the log stopped"),
+            Ok(Ok(value)) => match &*value {
+                Ok(Some(cp)) => cp.clone(),
+                Err(e) => bail!("{e}"),
+                Ok(None) => bail!("no checkpoint yet"),
+            },
+        };
+        let (bundle, _) = self.log.prove_in(seq, entry, checkpoint).await?;
+        Ok(bundle.to_text())
     }
 }

@@ -8,15 +8,20 @@ use anyhow::{Context, anyhow, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use sealchain_shared::api::{Block, BlockSummary, Receipt};
 use sealchain_shared::audit::{self, AuditError, Auditor, PairDigest};
-use sealchain_shared::{Hash, hexbytes::HexBytes};
+use sealchain_shared::note::NoteVerifier;
+use sealchain_shared::tlog::CompactRange;
+use sealchain_shared::tlog_proof::ProofBundle;
+use sealchain_shared::{Hash, hexbytes::HexBytes, merkle};
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoint, encode_pairs};
+use crate::audit_checkpoint::{AuditCheckpoint, encode_pairs};
 use crate::connect::{Node, connect};
 use crate::global::Global;
+use crate::log_memory::LogMemory;
 use crate::output::{emit, emit_json, one_line};
 use crate::progress;
-use crate::receipts;
+use crate::receipts::{self, ReceiptLine};
+use crate::trusted_log::{LogMisbehaviour, TrustedLog, verify_bundle};
 
 /// Blocks (and proofs) fetched ahead while earlier ones are checked.
 const FETCH_AHEAD: usize = 4;
@@ -41,6 +46,19 @@ const FETCH_AHEAD: usize = 4;
 /// receipt time, and the node's inclusion proof leads from the leaf hash to
 /// the block's verified Merkle root. Receipts whose block is still open are
 /// counted as pending.
+///
+/// The blocks and the log (PROTOCOL §9) must hold the same messages: the
+/// leaf hashes of every verified block's messages are folded into the log's
+/// compact range as the blocks stream by (at most 64 hashes in memory), and
+/// at the end the root of the first (blocks × block size) messages is
+/// checked against the node's newest checkpoint (verified under its
+/// verifier key and consistent with the checkpoint this client saw before),
+/// with the node's consistency proof from that size to the checkpoint's.
+/// This needs the blocks from block 0, or from the block after the one the
+/// audit checkpoint records (whose range it keeps); other --from values skip
+/// it, saying so. Receipts that carry a tlog-proof bundle (`send --wait-
+/// inclusion`) are checked too: the bundle verifies, names the receipt's
+/// message, and its checkpoint is consistent with the newest one.
 ///
 /// A valid chain can still have been rewritten or cut short since your last
 /// audit. After each successful audit the last verified block (index and
@@ -68,7 +86,9 @@ pub struct Args {
     /// chain.
     #[arg(long, env = "SEALCHAIN_CHECKPOINT", value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
-    /// Neither read nor write the checkpoint file.
+    /// Neither read nor write the checkpoint file, nor the log checkpoint
+    /// remembered from earlier commands (the blocks are still compared with
+    /// the node's current checkpoint).
     #[arg(long)]
     pub no_checkpoint: bool,
 }
@@ -84,10 +104,33 @@ struct Report {
     messages_verified: u64,
     last_verified: Option<BlockRef>,
     receipts: Option<ReceiptReport>,
+    log: Option<LogReport>,
     checkpoint: Option<CheckpointReport>,
     /// Every (sender, nonce) pair audited, remembered in the checkpoint.
     #[serde(skip)]
     pairs: Vec<(PairDigest, u64)>,
+    /// The log's compact range over the verified blocks' messages.
+    #[serde(skip)]
+    log_range: Option<CompactRange>,
+    /// The checkpoints (size, root) of the receipts' proof bundles, each to
+    /// be proven consistent with the log's newest.
+    #[serde(skip)]
+    log_proof_checkpoints: Vec<(u64, Hash, u64)>,
+}
+
+/// How the blocks compare with the log.
+#[derive(Debug, Serialize)]
+struct LogReport {
+    /// Whether the blocks' messages were compared with the log.
+    compared: bool,
+    /// Messages compared (blocks × block size).
+    messages: u64,
+    /// The checkpoint they were compared with.
+    checkpoint_size: Option<u64>,
+    verifier_key: String,
+    /// Why they were not compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +154,8 @@ struct ReceiptReport {
     total: u64,
     included: u64,
     pending: u64,
+    /// Receipts whose tlog-proof bundle verified.
+    log_proofs: u64,
 }
 
 /// Runs `verify`.
@@ -124,8 +169,14 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let checkpoint = if args.no_checkpoint {
         None
     } else {
-        Some((checkpoint_file.as_path(), Checkpoint::load(&checkpoint_file)?))
+        Some((checkpoint_file.as_path(), AuditCheckpoint::load(&checkpoint_file)?))
     };
+    let memory = if args.no_checkpoint {
+        None
+    } else {
+        Some(LogMemory::new(global.log_dir(&node.info.signing_key)?))
+    };
+    let tlog = TrustedLog::new(&node, memory)?;
     let mut report = Report {
         node: node.client.base().to_owned(),
         signing_key: node.info.signing_key.to_hex(),
@@ -138,6 +189,9 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     };
     let previous = checkpoint.as_ref().and_then(|(_, c)| c.as_ref());
     let mut result = audit_chain(&node, args.from, receipts.unwrap_or_default(), previous, &mut report).await;
+    if result.is_ok() {
+        result = compare_with_log(&node, &tlog, args.from, global.timeout, &mut report).await;
+    }
     if let (Ok(()), Some((file, previous))) = (&result, &checkpoint) {
         result = record_checkpoint(&node, file, previous.as_ref(), &mut report);
     }
@@ -181,6 +235,17 @@ fn describe(r: &Report) -> String {
             ));
         }
     }
+    if let Some(log) = &r.log {
+        match (&log.skipped, log.checkpoint_size) {
+            (Some(why), _) => text.push_str(&format!("log: not compared with the blocks ({why})\n")),
+            (None, Some(size)) if log.compared => text.push_str(&format!(
+                "log ok: the {} messages of the sealed blocks are the first {} entries of the log \
+                 (checkpoint of size {size}, verified under {})\n",
+                log.messages, log.messages, log.verifier_key
+            )),
+            _ => {}
+        }
+    }
     if let Some(rr) = &r.receipts {
         text.push_str(&format!(
             "receipts ok: {} in {}: {} signed by the node and included in verified blocks, {} pending (block not sealed yet)\n",
@@ -189,6 +254,12 @@ fn describe(r: &Report) -> String {
             rr.included,
             rr.pending
         ));
+        if rr.log_proofs > 0 {
+            text.push_str(&format!(
+                "log proofs ok: {} receipts carry a tlog-proof bundle that verifies, against checkpoints consistent with the log\n",
+                rr.log_proofs
+            ));
+        }
     }
     text
 }
@@ -197,7 +268,7 @@ fn describe(r: &Report) -> String {
 fn record_checkpoint(
     node: &Node,
     file: &Path,
-    previous: Option<&Checkpoint>,
+    previous: Option<&AuditCheckpoint>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let mut cp_report = CheckpointReport {
@@ -208,12 +279,16 @@ fn record_checkpoint(
     if let Some(last) = &report.last_verified
         && previous.is_none_or(|p| last.index >= p.index)
     {
-        Checkpoint {
+        AuditCheckpoint {
             signing_key: node.info.signing_key,
             index: last.index,
             hash: last.hash,
             verified_at: sealchain_shared::now_ms(),
             pairs: Some(encode_pairs(&report.pairs)),
+            log_range: report
+                .log_range
+                .as_ref()
+                .map(|r| r.hashes().iter().copied().map(HexBytes).collect()),
         }
         .save(file)?;
         cp_report.recorded = Some(last.index);
@@ -225,8 +300,8 @@ fn record_checkpoint(
 async fn audit_chain(
     node: &Node,
     from: u64,
-    receipts: Vec<Receipt>,
-    checkpoint: Option<&Checkpoint>,
+    receipts: Vec<ReceiptLine>,
+    checkpoint: Option<&AuditCheckpoint>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let key = &node.signing_key;
@@ -246,11 +321,21 @@ async fn audit_chain(
         bail!("--from {from} is past the chain's end ({count} blocks are sealed)");
     }
 
-    // Receipt signatures first: they need nothing from the chain.
+    // Receipt signatures first: they need nothing from the chain; then the
+    // proof bundles some carry, offline.
     let mut by_block: BTreeMap<u64, Vec<Receipt>> = BTreeMap::new();
-    for receipt in receipts {
-        audit::verify_receipt(&receipt, key, block_size)?;
-        by_block.entry(receipt.block_index).or_default().push(receipt);
+    let log_key = crate::trusted_log::verifier(node)?;
+    for line in receipts {
+        audit::verify_receipt(&line.receipt, key, block_size)?;
+        if let Some(text) = &line.tlog_proof {
+            report
+                .log_proof_checkpoints
+                .push(check_receipt_bundle(&log_key, &line.receipt, text)?);
+            if let Some(rr) = report.receipts.as_mut() {
+                rr.log_proofs += 1;
+            }
+        }
+        by_block.entry(line.receipt.block_index).or_default().push(line.receipt);
     }
     if let Some(rr) = report.receipts.as_mut() {
         rr.total = by_block.values().map(|v| v.len() as u64).sum();
@@ -268,13 +353,26 @@ async fn audit_chain(
         // Replays of messages audited before, also before --from.
         auditor.remember(cp.decode_pairs()?);
     }
+    // The log's range over the blocks' messages: from the empty tree, or
+    // from the range an earlier audit recorded right before --from.
+    report.log_range = match checkpoint {
+        _ if from == 0 => Some(CompactRange::new()),
+        Some(cp) if cp.index + 1 == from => cp.compact_range(block_size)?,
+        _ => None,
+    };
 
     let bar = progress::counter(count - from, "verifying");
     let client = node.client.clone();
     let mut blocks = stream::iter(from..count)
         .map(|i| {
             let client = client.clone();
-            async move { client.block(i).await.with_context(|| format!("fetching block {i}")) }
+            async move {
+                client.block(i).await.map_err(|e| match e.status() {
+                    // The node counts it as sealed but cannot produce it.
+                    Some(404) => anyhow!("block {i} is missing: the node counts {count} sealed blocks but answers {e}"),
+                    _ => anyhow::Error::new(e).context(format!("fetching block {i}")),
+                })
+            }
         })
         .buffered(FETCH_AHEAD);
     let mut expected = from;
@@ -283,6 +381,10 @@ async fn audit_chain(
         auditor.check(&block).map_err(|e| fail(e, from, expected))?;
         if let Some(cp) = checkpoint {
             cp.check_block(expected, &block.summary.hash)?;
+        }
+        if let Some(range) = report.log_range.as_mut() {
+            // Verified by the auditor: each is SHA-256(0x00 || signature || message).
+            block.messages.iter().for_each(|m| range.append(m.leaf_hash.0, |_| {}));
         }
         if let Some(receipts) = by_block.remove(&expected) {
             check_receipts_in_block(node, &block, &receipts).await?;
@@ -387,4 +489,106 @@ async fn check_proofs(node: &Node, block: &BlockSummary, receipts: &[Receipt]) -
         .try_collect::<Vec<()>>()
         .await
         .map(drop)
+}
+
+/// Checks a receipt's tlog-proof bundle offline: it verifies under the
+/// node's verifier key and proves this very message (seq and leaf hash).
+/// Returns its checkpoint's size and root, and the receipt's seq.
+fn check_receipt_bundle(log: &NoteVerifier, receipt: &Receipt, text: &str) -> anyhow::Result<(u64, Hash, u64)> {
+    let seq = receipt.seq;
+    let bad = |why: String| anyhow!("receipt {seq}: its tlog_proof {why}");
+    let bundle = ProofBundle::parse(text.as_bytes()).map_err(|e| bad(format!("is not a tlog-proof bundle: {e}")))?;
+    let (checkpoint, _) = verify_bundle(&bundle, log).map_err(|e| bad(format!("does not verify: {e}")))?;
+    if bundle.index != seq {
+        return Err(bad(format!("proves entry {}", bundle.index)));
+    }
+    let leaf = bundle.extra.as_deref().map(merkle::leaf_hash);
+    if leaf != Some(receipt.leaf_hash.0) {
+        return Err(bad("proves another message than the receipt's leaf hash".into()));
+    }
+    Ok((checkpoint.size(), checkpoint.checkpoint.root, seq))
+}
+
+/// The blocks against the log: the root of the verified blocks' messages is
+/// a prefix of the node's newest checkpoint, and so is the checkpoint of
+/// every receipt's proof bundle.
+async fn compare_with_log(
+    node: &Node,
+    tlog: &TrustedLog,
+    from: u64,
+    timeout: std::time::Duration,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let messages = report.blocks_in_chain * node.block_size();
+    let verifier_key = tlog.verifier().to_vkey();
+    let range = match report.log_range.take() {
+        Some(range) if range.size() == messages => Some(range),
+        Some(range) => bail!(
+            "internal: the log's range covers {} messages, the blocks {messages}",
+            range.size()
+        ),
+        None => {
+            report.log = Some(LogReport {
+                compared: false,
+                messages: 0,
+                checkpoint_size: None,
+                verifier_key: verifier_key.clone(),
+                skipped: Some(format!(
+                    "the audit starts at block {from}, and no earlier audit recorded the log's range up to block {}",
+                    from.saturating_sub(1)
+                )),
+            });
+            None
+        }
+    };
+    let newest_bundle = report.log_proof_checkpoints.iter().map(|(size, _, _)| *size).max();
+    if range.is_none() && newest_bundle.is_none() {
+        return Ok(());
+    }
+    // The checkpoint may trail the blocks by up to an interval: wait for one
+    // that covers them.
+    let covers = messages.max(newest_bundle.unwrap_or(0));
+    let refreshed = tlog
+        .wait_for(covers, timeout)
+        .await
+        .context("comparing the blocks with the log")?;
+    let checkpoint = &refreshed.latest.checkpoint;
+    if let Some(range) = &range {
+        if messages > 0 {
+            tlog.consistency(messages, &range.root(), checkpoint)
+                .await?
+                .map_err(|why| {
+                    anyhow!(LogMisbehaviour(format!(
+                        "the sealed blocks and the log disagree: the {messages} messages of blocks 0..={} hash to root {}, \
+                         which is not the first {messages} entries of the log's checkpoint of size {} (root {}): {why}",
+                        report.blocks_in_chain - 1,
+                        hex::encode(range.root()),
+                        checkpoint.size,
+                        hex::encode(checkpoint.root)
+                    )))
+                })?;
+        }
+        report.log = Some(LogReport {
+            compared: messages > 0,
+            messages,
+            checkpoint_size: Some(checkpoint.size),
+            verifier_key,
+            skipped: None,
+        });
+    }
+    let mut distinct: Vec<(u64, Hash, u64)> = report.log_proof_checkpoints.clone();
+    distinct.sort();
+    distinct.dedup_by_key(|(size, root, _)| (*size, *root));
+    for (size, root, seq) in distinct {
+        tlog.consistency(size, &root, checkpoint).await?.map_err(|why| {
+            anyhow!(LogMisbehaviour(format!(
+                "receipt {seq}: the checkpoint of size {size} its proof leads to is not consistent with the log's \
+                 checkpoint of size {}: {why}",
+                checkpoint.size
+            )))
+        })?;
+    }
+    // Keep the range for the audit checkpoint.
+    report.log_range = range;
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! decided in one place, `crate::error`.
 
 pub mod models;
+pub mod reads;
 pub mod repo;
 #[rustfmt::skip]
 pub mod schema;
@@ -15,12 +16,62 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 /// The pool every part of the node shares.
-pub type DbPool = r2d2::Pool<ConnectionManager<PgConnection>>;
+pub type DbPool = r2d2::Pool<Manager>;
+
+/// A connection checked out of a [`DbPool`].
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Diesel's connection manager, with a check-out test that costs no round
+/// trip to the database.
+///
+/// Diesel's own test sends `SELECT 1` at every check-out, which doubled the
+/// statements of a one-query read. Here the test only reads what the
+/// server already sent on the idle socket (libpq's `PQconsumeInput`, which
+/// diesel calls when it looks for notifications): a session that Postgres
+/// ended (a restart, `pg_terminate_backend`, an idle timeout) has left its
+/// error message and end-of-file there, so it fails the test and the pool
+/// connects anew, exactly as after a failed `SELECT 1`. Two reads, because
+/// the first may consume only the server's farewell message. A connection
+/// broken while in use is dropped when it is returned (diesel's
+/// `has_broken`, a failed transaction) or at its next check-out.
+#[derive(Debug)]
+pub struct Manager(ConnectionManager<PgConnection>);
+
+impl Manager {
+    /// A manager for the database at `url`.
+    pub fn new(url: &str) -> Self {
+        Self(ConnectionManager::new(url))
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PgConnection, Self::Error> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
+        for _ in 0..2 {
+            // A read connection never LISTENs, so nothing but an error can
+            // come out of it.
+            if let Some(Err(e)) = conn.notifications_iter().next() {
+                return Err(diesel::r2d2::Error::QueryError(e));
+            }
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        self.0.has_broken(conn)
+    }
+}
 
 /// The migrations in `migrations/`, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
@@ -110,9 +161,10 @@ pub fn build_pool(url: &str, size: u32, timeout: Duration) -> anyhow::Result<DbP
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(timeout)
+        // The test of `Manager::is_valid`: no round trip.
         .test_on_check_out(true)
         .connection_customizer(Box::new(StatementTimeout(timeout * 2)))
-        .build(ConnectionManager::new(url))
+        .build(Manager::new(url))
         .context("connecting to the database (is Postgres running and the URL right?)")
 }
 

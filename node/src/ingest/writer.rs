@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, PooledConnection};
 use sealchain_shared::block::BlockHeader;
 use sealchain_shared::{Hash, SigningKey, merkle, now_ms};
 use tokio::sync::{mpsc, oneshot};
@@ -39,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::validate::Verified;
 use crate::db::models::{BlockRow, MessageRow};
 use crate::db::repo::StoredMessage;
-use crate::db::{DbPool, StoreError, repo};
+use crate::db::{DbPool, PooledConn, StoreError, repo};
 use crate::log;
 use crate::metrics as m;
 
@@ -259,10 +258,9 @@ pub const APPLICATION_NAME: &str = "sealchain-writer";
 
 struct Writer {
     pool: DbPool,
-    /// Kept between batches (a pool checkout tests the connection with a
-    /// round trip); dropped after a failed transaction, which may mean the
-    /// connection is broken.
-    conn: Option<PooledConnection<ConnectionManager<PgConnection>>>,
+    /// Kept between batches; dropped after a failed transaction, which may
+    /// mean the connection is broken.
+    conn: Option<PooledConn>,
     key: SigningKey,
     block_size: u32,
     health: Arc<WriterHealth>,
@@ -432,10 +430,13 @@ impl Writer {
     }
 }
 
+/// Why a batch was not written.
 #[derive(Debug, thiserror::Error)]
-enum WriteError {
+pub enum WriteError {
+    /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stored chain is inconsistent.
     #[error("the stored chain is inconsistent: {0}")]
     Corrupt(String),
 }
@@ -443,6 +444,20 @@ enum WriteError {
 impl From<diesel::result::Error> for WriteError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Store(e.into())
+    }
+}
+
+/// An insert of the writer's that meets an existing row: the writer holds
+/// the chain state lock and its plan follows from that state, so the
+/// database holds rows the chain state does not account for (written
+/// behind the node's back). The chain is inconsistent; retrying cannot
+/// help.
+fn unaccounted(what: &str) -> impl FnOnce(diesel::result::Error) -> WriteError + '_ {
+    move |e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info) => {
+            WriteError::Corrupt(format!("{what} already exist(s): {}", info.message()))
+        }
+        other => other.into(),
     }
 }
 
@@ -525,9 +540,11 @@ pub fn blocks_to_seal(block_count: i64, next_seq: i64, block_size: u32) -> Range
     block_count..full.max(block_count)
 }
 
-/// The transaction body. Returns each message's outcome and how many
-/// blocks were sealed.
-fn write_batch(
+/// The transaction body (the caller runs it in a transaction). Returns
+/// each message's outcome and how many blocks were sealed. Also the body of
+/// `sealchain-node seed`, so a seeded chain is built exactly as a node
+/// builds one.
+pub fn write_batch(
     conn: &mut PgConnection,
     key: &SigningKey,
     block_size: u32,
@@ -546,7 +563,10 @@ fn write_batch(
         .collect();
     let plan = plan(state.next_seq, now_ms(), batch, &stored);
     if !plan.rows.is_empty() {
-        repo::insert_messages(conn, &plan.rows)?;
+        repo::insert_messages(conn, &plan.rows).map_err(unaccounted(&format!(
+            "message rows at seqs {}..{} the chain has not assigned",
+            state.next_seq, plan.next_seq
+        )))?;
     }
 
     // The log (PROTOCOL §9): the same leaves, in the same order, in the
@@ -567,7 +587,7 @@ fn write_batch(
         .map_err(|_| WriteError::Corrupt("a leaf hash is not 32 bytes".into()))?;
     let tiles = log::extend(&mut range, leaves);
     if !tiles.is_empty() {
-        repo::insert_tile_hashes(conn, &tiles)?;
+        repo::insert_tile_hashes(conn, &tiles).map_err(unaccounted("tile hashes beyond the log's tree"))?;
     }
 
     let mut head: Hash = state
@@ -637,7 +657,8 @@ fn seal_block(
             signer: key.verifying_key().to_bytes().to_vec(),
             signature: signature.to_bytes().to_vec(),
         },
-    )?;
+    )
+    .map_err(unaccounted(&format!("a block {index} the chain has not sealed")))?;
     tracing::info!(index, hash = %hex::encode(hash), "sealed block");
     Ok(hash)
 }

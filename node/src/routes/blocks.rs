@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::{db_index, parse_hash};
 use crate::db::models::BlockRow;
-use crate::db::{self, StoreError, repo};
+use crate::db::reads::Known;
+use crate::db::{StoreError, repo};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -34,17 +35,36 @@ fn with_messages(conn: &mut PgConnection, row: BlockRow) -> Result<Block, StoreE
 }
 
 /// Finds a block with `find` (which answers `Err(detail)` for "no such
-/// block") and loads its messages in the same connection.
-async fn load_block<F>(state: &AppState, find: F) -> Result<HttpResponse, ApiError>
+/// block") and loads its messages in the same connection, on the read
+/// replica when there is one; `current` says whether the replica's block
+/// can be served (a block missing there is asked of the primary).
+async fn load_block<F>(
+    state: &AppState,
+    find: F,
+    current: impl FnOnce(&Block, Known) -> bool,
+) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&mut PgConnection) -> Result<Result<BlockRow, String>, StoreError> + Send + 'static,
+    F: Fn(&mut PgConnection) -> Result<Result<BlockRow, String>, StoreError> + Clone + Send + 'static,
 {
-    let block = db::run(&state.pool, move |conn| match find(conn)? {
-        Ok(row) => with_messages(conn, row).map(Ok),
-        Err(missing) => Ok(Err(missing)),
-    })
-    .await?;
+    let block = state
+        .reads
+        .run(
+            move |conn| match find(conn)? {
+                Ok(row) => with_messages(conn, row).map(Ok),
+                Err(missing) => Ok(Err(missing)),
+            },
+            |found: &Result<Block, String>, known| found.as_ref().is_ok_and(|b| current(b, known)),
+        )
+        .await?;
+    if let Ok(b) = &block {
+        state.reads.saw_blocks(b.summary.index + 1);
+    }
     Ok(HttpResponse::Ok().json(block.map_err(ApiError::NotFound)?))
+}
+
+/// Any block the replica has is the primary's block.
+fn any_block(_: &Block, _: Known) -> bool {
+    true
 }
 
 /// The number of sealed blocks.
@@ -52,10 +72,15 @@ where
     responses((status = 200, description = "Completed blocks", body = BlockCount)))]
 #[tracing::instrument(skip_all)]
 pub async fn block_count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let count = db::run(&state.pool, |conn| Ok(repo::chain_state(conn)?.block_count)).await?;
-    Ok(HttpResponse::Ok().json(BlockCount {
-        count: u64::try_from(count).unwrap_or(0),
-    }))
+    let count = state
+        .reads
+        .run(
+            |conn| Ok(u64::try_from(repo::chain_state(conn)?.block_count).unwrap_or(0)),
+            |count, known| *count >= known.blocks,
+        )
+        .await?;
+    state.reads.saw_blocks(count);
+    Ok(HttpResponse::Ok().json(BlockCount { count }))
 }
 
 /// A block with its messages.
@@ -70,9 +95,11 @@ pub async fn block_count(state: web::Data<AppState>) -> Result<HttpResponse, Api
 pub async fn block_by_index(state: web::Data<AppState>, index: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let index = index.into_inner();
     let key = db_index(index, "block")?;
-    load_block(&state, move |conn| {
-        Ok(repo::block(conn, key)?.ok_or_else(|| format!("no block {index}")))
-    })
+    load_block(
+        &state,
+        move |conn| Ok(repo::block(conn, key)?.ok_or_else(|| format!("no block {index}"))),
+        any_block,
+    )
     .await
 }
 
@@ -84,9 +111,12 @@ pub async fn block_by_index(state: web::Data<AppState>, index: web::Path<u64>) -
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn head_block(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    load_block(&state, |conn| {
-        Ok(repo::head_block(conn)?.ok_or_else(|| "no block is sealed yet".to_owned()))
-    })
+    load_block(
+        &state,
+        |conn| Ok(repo::head_block(conn)?.ok_or_else(|| "no block is sealed yet".to_owned())),
+        // Not older than the chain this node has shown.
+        |block, known| block.summary.index + 1 >= known.blocks,
+    )
     .await
 }
 
@@ -101,9 +131,13 @@ pub async fn head_block(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 #[tracing::instrument(skip(state))]
 pub async fn block_by_hash(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let hash = parse_hash(&hash)?;
-    load_block(&state, move |conn| {
-        Ok(repo::block_by_hash(conn, &hash)?.ok_or_else(|| format!("no block with hash {}", hex::encode(hash))))
-    })
+    load_block(
+        &state,
+        move |conn| {
+            Ok(repo::block_by_hash(conn, &hash)?.ok_or_else(|| format!("no block with hash {}", hex::encode(hash))))
+        },
+        any_block,
+    )
     .await
 }
 
@@ -118,16 +152,20 @@ pub async fn block_by_hash(state: web::Data<AppState>, hash: web::Path<String>) 
 #[tracing::instrument(skip(state))]
 pub async fn previous_block(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let hash = parse_hash(&hash)?;
-    load_block(&state, move |conn| {
-        let Some(block) = repo::block_by_hash(conn, &hash)? else {
-            return Ok(Err(format!("no block with hash {}", hex::encode(hash))));
-        };
-        if block.idx == 0 {
-            return Ok(Err("block 0 has no previous block".into()));
-        }
-        // The chain is gapless: the previous block exists.
-        repo::block(conn, block.idx - 1)?.map(Ok).ok_or(StoreError::NotFound)
-    })
+    load_block(
+        &state,
+        move |conn| {
+            let Some(block) = repo::block_by_hash(conn, &hash)? else {
+                return Ok(Err(format!("no block with hash {}", hex::encode(hash))));
+            };
+            if block.idx == 0 {
+                return Ok(Err("block 0 has no previous block".into()));
+            }
+            // The chain is gapless: the previous block exists.
+            repo::block(conn, block.idx - 1)?.map(Ok).ok_or(StoreError::NotFound)
+        },
+        any_block,
+    )
     .await
 }
 
@@ -160,12 +198,18 @@ pub async fn list_blocks(state: web::Data<AppState>, query: web::Query<PageQuery
     let Ok(start) = i64::try_from(from) else {
         return Err(ApiError::BadRequest(format!("from {from} is out of range")));
     };
-    let (rows, count) = db::run(&state.pool, move |conn| {
-        let count = repo::chain_state(conn)?.block_count;
-        let rows = repo::blocks_page(conn, start, i64::try_from(limit).unwrap_or(1))?;
-        Ok((rows, count))
-    })
-    .await?;
+    let (rows, count) = state
+        .reads
+        .run(
+            move |conn| {
+                let count = repo::chain_state(conn)?.block_count;
+                let rows = repo::blocks_page(conn, start, i64::try_from(limit).unwrap_or(1))?;
+                Ok((rows, count))
+            },
+            |(_, count), known| u64::try_from(*count).unwrap_or(0) >= known.blocks,
+        )
+        .await?;
+    state.reads.saw_blocks(u64::try_from(count).unwrap_or(0));
     let blocks = rows
         .iter()
         .map(BlockRow::to_summary)

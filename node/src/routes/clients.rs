@@ -7,7 +7,7 @@ use sealchain_shared::api::{ClientEntry, ClientList, NewClient, Problem};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::parse_hash;
+use super::{parse_hash, require_json};
 use crate::db::models::ClientRow;
 use crate::db::{self, repo};
 use crate::error::ApiError;
@@ -20,6 +20,29 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/v1/clients/{key}", web::delete().to(remove_client));
 }
 
+/// The credentials of `Authorization: Bearer <token>` (RFC 6750 §2.1).
+/// The scheme name is case-insensitive (RFC 9110 §11.1, formerly RFC 7235
+/// §2.1: `bearer` and `BEARER` name the same scheme) and is followed by one
+/// or more spaces; the token itself is compared exactly.
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <admin token>".into()))?;
+    // The scheme is not echoed: a client that sends its bare token would
+    // find it in the answer.
+    let wrong_scheme = || ApiError::Unauthorized("the Authorization header must be Bearer <admin token>".into());
+    let (scheme, token) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .ok_or_else(wrong_scheme)?;
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Err(wrong_scheme());
+    }
+    Ok(token.trim_start_matches(' '))
+}
+
 /// Checks the bearer token in constant time. Both sides are hashed first
 /// so that the comparison does not leak the token's length either.
 fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
@@ -28,12 +51,7 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
             "the admin API is disabled; start the node with --admin-token".into(),
         ));
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <admin token>".into()))?;
+    let given = bearer_token(req)?;
     let matches: bool = Sha256::digest(given.as_bytes())
         .ct_eq(&Sha256::digest(token.expose()))
         .into();
@@ -53,6 +71,7 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
         (status = 200, description = "Was already registered", body = ClientEntry),
         (status = 400, description = "bad_request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type: the body is not declared Content-Type: application/json", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn add_client(
@@ -61,6 +80,7 @@ pub async fn add_client(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req)?;
+    require_json(&req)?;
     let new: NewClient = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("body must be {{\"client_id\": \"<64 hex>\"}}: {e}")))?;
     let row = ClientRow {
@@ -75,6 +95,7 @@ pub async fn add_client(
         )),
     })
     .await?;
+    state.allowlist.changed(new.client_id.0, true);
     tracing::info!(client_id = %new.client_id, created, "client registered");
     let entry = entry.to_entry().map_err(ApiError::Internal)?;
     Ok(if created {
@@ -122,6 +143,7 @@ pub async fn remove_client(
         parse_hash(&key).map_err(|_| ApiError::BadRequest("client key must be 64 lowercase hex characters".into()))?;
     let removed = db::run(&state.pool, move |conn| Ok(repo::remove_client(conn, &key)?)).await?;
     if removed {
+        state.allowlist.changed(key, false);
         tracing::info!(client_id = %hex::encode(key), "client removed");
         Ok(HttpResponse::NoContent().finish())
     } else {

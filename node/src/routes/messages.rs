@@ -11,9 +11,9 @@ use sealchain_shared::envelope::EnvelopeJson;
 use sealchain_shared::hexbytes::HexBytes;
 use sealchain_shared::{Hash, merkle};
 
-use super::db_index;
+use super::{db_index, require_json};
 use crate::convert::fixed;
-use crate::db::{self, repo};
+use crate::db::repo;
 use crate::error::ApiError;
 use crate::ingest::{self, Rejection};
 use crate::metrics as m;
@@ -41,6 +41,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         (status = 409, description = "duplicate: another message under a used (sender, nonce)", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "request_timeout: the body did not arrive within --client-timeout", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type: the body is not declared Content-Type: application/json", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited (see Retry-After; only with --rate-limit-per-ip or --rate-limit-per-sender)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_message, wrong_node, stale_timestamp", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
@@ -76,6 +77,7 @@ async fn ingest(state: &AppState, req: &HttpRequest, payload: web::Payload) -> R
             retry_after_secs: l.retry_after_secs,
         })?;
     }
+    require_json(req)?;
     let deadline = state.client_timeout;
     let body = tokio::time::timeout(deadline, read_body(req, payload, state.max_body_bytes))
         .await
@@ -130,15 +132,22 @@ pub async fn get_message(state: web::Data<AppState>, seq: web::Path<u64>) -> Res
     let key = db_index(seq, "message with seq")?;
     let block_index = seq / u64::from(block_size);
     let block_key = db_index(block_index, "block")?;
-    let found = db::run(&state.pool, move |conn| {
-        let Some(row) = repo::message(conn, key)? else {
-            return Ok(None);
-        };
-        let sealed = repo::block_exists(conn, block_key)?;
-        Ok(Some((row, sealed)))
-    })
-    .await?;
+    let found = state
+        .reads
+        .run(
+            move |conn| {
+                let Some(row) = repo::message(conn, key)? else {
+                    return Ok(None);
+                };
+                let sealed = repo::block_exists(conn, block_key)?;
+                Ok(Some((row, sealed)))
+            },
+            // A replica may not have replayed the message or its block yet.
+            |found, known| matches!(found, Some((_, sealed)) if *sealed || block_index >= known.blocks),
+        )
+        .await?;
     let (row, sealed) = found.ok_or_else(|| ApiError::NotFound(format!("no message with seq {seq}")))?;
+    state.reads.saw_messages(seq + 1);
     let m = row.to_block_message().map_err(ApiError::Internal)?;
     Ok(HttpResponse::Ok().json(MessageRecord {
         seq: m.seq,
@@ -166,17 +175,23 @@ pub async fn get_proof(state: web::Data<AppState>, seq: web::Path<u64>) -> Resul
     let key = db_index(seq, "message with seq")?;
     let block_index = seq / u64::from(state.block_size);
     let block_key = db_index(block_index, "block")?;
-    let found = db::run(&state.pool, move |conn| {
-        let Some(message) = repo::message(conn, key)? else {
-            return Ok(None);
-        };
-        let Some(block) = repo::block(conn, block_key)? else {
-            return Ok(Some((message, None)));
-        };
-        let leaves = repo::leaf_hashes(conn, block.first_seq, i64::from(block.message_count))?;
-        Ok(Some((message, Some((block, leaves)))))
-    })
-    .await?;
+    let found = state
+        .reads
+        .run(
+            move |conn| {
+                let Some(message) = repo::message(conn, key)? else {
+                    return Ok(None);
+                };
+                let Some(block) = repo::block(conn, block_key)? else {
+                    return Ok(Some((message, None)));
+                };
+                let leaves = repo::leaf_hashes(conn, block.first_seq, i64::from(block.message_count))?;
+                Ok(Some((message, Some((block, leaves)))))
+            },
+            // Missing or not sealed on a replica may be its lag.
+            |found, _| matches!(found, Some((_, Some(_)))),
+        )
+        .await?;
     let (message, sealed) = found.ok_or_else(|| ApiError::NotFound(format!("no message with seq {seq}")))?;
     let (block, leaves) = sealed.ok_or(ApiError::NotSealed { seq, block_index })?;
     let summary = block.to_summary().map_err(ApiError::Internal)?;

@@ -10,7 +10,7 @@ pub mod log;
 pub mod messages;
 pub mod node;
 
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpMessage, HttpRequest, web};
 
 use crate::error::ApiError;
 
@@ -43,6 +43,23 @@ async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
         return crate::explorer::not_found(&req);
     }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// A request body must be declared `Content-Type: application/json`
+/// (PROTOCOL §3). The media type is compared case-insensitively and its
+/// parameters are ignored (RFC 8259 defines none; a `charset` changes
+/// nothing). A missing or other type is `415 unsupported_media_type`,
+/// decided from the headers before the body is read.
+pub(crate) fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let declared = req.content_type();
+    if declared.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(if declared.is_empty() {
+        "the request has no Content-Type; send Content-Type: application/json".into()
+    } else {
+        format!("Content-Type {declared:?} is not accepted; send Content-Type: application/json")
+    }))
 }
 
 /// Parses a `{hash}` path segment (64 lowercase hex characters).

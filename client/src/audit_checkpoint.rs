@@ -1,5 +1,9 @@
 //! The audit checkpoint: the last block `verify` accepted.
 //!
+//! (Not to be confused with the log's checkpoints, the signed tree heads of
+//! PROTOCOL §9: what this client remembers of those is in
+//! [`crate::log_memory`].)
+//!
 //! A node that rewrites or truncates its chain after an audit produces a
 //! chain that is valid on its own; only a memory of what was seen before
 //! shows the change. After a successful audit `verify` records the last
@@ -9,8 +13,6 @@
 //! pair, so an audit that starts later (`--from`) still catches a replay of
 //! a message audited before.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -18,12 +20,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sealchain_shared::api::Hex32;
 use sealchain_shared::audit::PairDigest;
+use sealchain_shared::tlog::CompactRange;
 use serde::{Deserialize, Serialize};
 
-/// The checkpoint file's contents.
+/// The audit checkpoint file's contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Checkpoint {
+pub struct AuditCheckpoint {
     /// The node signing key the chain was verified against.
     pub signing_key: Hex32,
     /// Index of the last verified block.
@@ -38,12 +41,17 @@ pub struct Checkpoint {
     /// (u64, big-endian). About 32 bytes of file per audited message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairs: Option<String>,
+    /// The log's compact range over every message of blocks 0..=index
+    /// (at most 64 hashes, largest subtree first), so that an audit that
+    /// starts at the next block still compares the blocks with the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_range: Option<Vec<Hex32>>,
 }
 
 /// Bytes of one remembered pair: digest and seq.
 const PAIR_RECORD: usize = 16 + 8;
 
-/// Encodes remembered pairs for [`Checkpoint::pairs`].
+/// Encodes remembered pairs for [`AuditCheckpoint::pairs`].
 pub fn encode_pairs(pairs: &[(PairDigest, u64)]) -> String {
     let mut raw = Vec::with_capacity(pairs.len() * PAIR_RECORD);
     for (digest, seq) in pairs {
@@ -53,33 +61,42 @@ pub fn encode_pairs(pairs: &[(PairDigest, u64)]) -> String {
     STANDARD.encode(raw)
 }
 
-impl Checkpoint {
+impl AuditCheckpoint {
     /// Reads a checkpoint; `None` if the file does not exist.
     pub fn load(file: &Path) -> anyhow::Result<Option<Self>> {
-        match fs::read(file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
-                format!(
-                    "{} is not a sealchain checkpoint (delete it to start over)",
-                    file.display()
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
-        }
+        crate::files::read_if_exists(file)?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).with_context(|| {
+                    format!(
+                        "{} is not a sealchain audit checkpoint (delete it to start over)",
+                        file.display()
+                    )
+                })
+            })
+            .transpose()
     }
 
     /// Replaces the checkpoint atomically (write a sibling, then rename).
     pub fn save(&self, file: &Path) -> anyhow::Result<()> {
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let tmp = file.with_extension("tmp");
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))
+        crate::files::replace(file, text.as_bytes())
+    }
+
+    /// The log's compact range after block `index` (see
+    /// [`AuditCheckpoint::log_range`]), if recorded.
+    pub fn compact_range(&self, block_size: u32) -> anyhow::Result<Option<CompactRange>> {
+        let Some(hashes) = &self.log_range else {
+            return Ok(None);
+        };
+        let size = (self.index + 1) * u64::from(block_size);
+        CompactRange::from_parts(size, hashes.iter().map(|h| h.0).collect())
+            .map(Some)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the audit checkpoint's log_range does not fit {size} messages (delete the file to start over)"
+                )
+            })
     }
 
     /// Checks that a chain of `count` blocks signed by `signing_key` still

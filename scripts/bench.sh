@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# The node's performance in one run (docs/performance.md):
+#
+#     scripts/bench.sh                 # 150,000 envelopes replayed by wrk, then sealchain bench
+#     BENCH_MESSAGES=100000 BENCH_SECONDS=10 scripts/bench.sh
+#     BENCH_NODE_BIN=/path/to/old/sealchain-node BENCH_SKIP_BUILD=1 scripts/bench.sh
+#
+# 1. builds the release binaries and starts a local PostgreSQL
+#    (scripts/test-postgres.sh);
+# 2. measures the crypto floor on one core (`sealchain bench --floor`);
+# 3. starts a node on a fresh database, seals BENCH_MESSAGES envelopes
+#    (before any timing) and replays them with wrk over BENCH_CONNECTIONS
+#    connections, each envelope once, sampling the CPU time (utime + stime
+#    from /proc) of the node and of Postgres (the bench database's backends,
+#    and the server's shared processes: WAL writer, checkpointer, ...)
+#    before and after;
+# 4. prints accepted/s, p50/p99, node and Postgres CPU per accepted message
+#    divided by the floor, and the floor-bound maximum for the cores the
+#    node had;
+# 5. does it again with --client-policy allowlist (every client registered);
+# 6. runs `sealchain bench --messages BENCH_CHECK_MESSAGES --concurrency 64`
+#    (p99, zero errors, every receipt checked) and reports the storage per
+#    message.
+#
+# Needs wrk (apt-get install wrk; installed when missing and run as root).
+# CPU time, not wall time, is what the ratios divide: the machine may be
+# shared, and a process that waits for a core costs no CPU time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MESSAGES="${BENCH_MESSAGES:-150000}"
+SECONDS_MAX="${BENCH_SECONDS:-600}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+THREADS="${BENCH_WRK_THREADS:-2}"
+CLIENTS="${BENCH_CLIENTS:-100}"
+CHECK_MESSAGES="${BENCH_CHECK_MESSAGES:-200000}"
+TOKEN="bench-admin-token-0123456789"
+
+say() { echo "bench: $*" >&2; }
+
+if ! command -v wrk >/dev/null 2>&1; then
+    say "installing wrk"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+fi
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    say "building release binaries"
+    cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+fi
+# BENCH_NODE_BIN measures another node binary (an older build, say) with
+# the same tools.
+NODE_BIN="${BENCH_NODE_BIN:-$PWD/target/release/sealchain-node}"
+CLI_BIN="$PWD/target/release/sealchain"
+eval "$(scripts/test-postgres.sh)"
+ADMIN_URL="$TEST_DATABASE_URL"
+BASE_URL="${ADMIN_URL%/*}"
+
+# BENCH_WORK keeps the run's files (the wrk outputs, the JSON of each run).
+WORK="${BENCH_WORK:-$(mktemp -d)}"
+mkdir -p "$WORK"
+NODE_PID=""
+DATABASES=()
+cleanup() {
+    [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    for db in "${DATABASES[@]}"; do
+        psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    [ -n "${BENCH_WORK:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+TICK="$(getconf CLK_TCK)"
+CORES="$(nproc)"
+
+# utime + stime, in clock ticks, of the given pids (those still alive).
+cpu_ticks() {
+    local total=0 pid stat
+    for pid in "$@"; do
+        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+        stat="${stat##*) }"
+        # shellcheck disable=SC2086
+        set -- $stat
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+
+# stime alone, in clock ticks, of one pid.
+sys_ticks() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+    stat="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo "${13}"
+}
+
+# Postgres processes: the backends of database $1, and the server's shared
+# processes (which also work for every other database on the server).
+pg_pids() {
+    psql -At "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1' AND pid <> pg_backend_pid()"
+}
+pg_shared_pids() {
+    psql -At "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE backend_type IN \
+        ('walwriter', 'checkpointer', 'background writer', 'autovacuum launcher', 'walsender', \
+         'logical replication launcher')"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_node DB [extra args...]: starts a node on a new database DB.
+start_node() {
+    local db="$1"; shift
+    psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
+    DATABASES+=("$db")
+    PORT="$(free_port)"
+    NODE_URL="http://127.0.0.1:$PORT"
+    "$NODE_BIN" --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$db" --keys-dir "$WORK/keys" \
+        --log-format json "$@" >"$WORK/$db.log" 2>&1 &
+    NODE_PID=$!
+    for _ in $(seq 1 300); do
+        curl -fs "$NODE_URL/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/$db.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    say "the node did not become ready"; exit 1
+}
+
+stop_node() {
+    kill "$NODE_PID" && wait "$NODE_PID" || true
+    NODE_PID=""
+}
+
+stored() { psql -At "$BASE_URL/$1" -c "SELECT next_seq FROM chain_state"; }
+
+# load DB LABEL: replays the envelopes with wrk and prints one JSON line.
+load() {
+    local db="$1" label="$2"
+    local pg shared before_seq node0 nsys0 pg0 sh0 t0 node1 nsys1 pg1 sh1 t1 after_seq
+    pg="$(pg_pids "$db" | tr '\n' ' ')"
+    shared="$(pg_shared_pids | tr '\n' ' ')"
+    before_seq="$(stored "$db")"
+    # shellcheck disable=SC2086
+    { nsys0="$(sys_ticks "$NODE_PID")"; node0="$(cpu_ticks "$NODE_PID")"; pg0="$(cpu_ticks $pg)"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
+    # wrk runs for its whole -d even when every thread has stopped, so it
+    # runs in the background and is stopped (SIGINT: it prints its report)
+    # once every envelope is stored, or when the count stops moving.
+    SEALCHAIN_ENVELOPES="$WORK/envelopes.jsonl" SEALCHAIN_WRK_THREADS="$THREADS" \
+        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${SECONDS_MAX}s" --latency --timeout 10s \
+        -s scripts/wrk-replay.lua "$NODE_URL/v1/messages" >"$WORK/wrk-$label.txt" &
+    local wrk_pid=$! last=-1 now still=0
+    while kill -0 "$wrk_pid" 2>/dev/null; do
+        sleep 0.5
+        now="$(stored "$db")"
+        [ "$now" -ge $((before_seq + MESSAGES)) ] && break
+        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
+        [ "$still" -ge 20 ] && break
+        last="$now"
+    done
+    kill -INT "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_pid" || true
+    # shellcheck disable=SC2086
+    { t1="$(date +%s.%N)"; node1="$(cpu_ticks "$NODE_PID")"; nsys1="$(sys_ticks "$NODE_PID")"; pg1="$(cpu_ticks $pg)"; sh1="$(cpu_ticks $shared)"; }
+    after_seq="$(stored "$db")"
+    # The ingest's own duration: first to last receive time of the run.
+    local span_ms
+    span_ms="$(psql -At "$BASE_URL/$db" -c "SELECT max(received_at) - min(received_at) FROM messages \
+        WHERE seq >= $before_seq")"
+    local rss
+    rss="$(awk '/VmRSS/ {print $2}' "/proc/$NODE_PID/status")"
+    python3 - "$WORK/wrk-$label.txt" <<EOF
+import json, re, sys
+text = open(sys.argv[1]).read()
+def latency(p):
+    m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, text, re.M)
+    if not m: return None
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+errors = 0
+for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
+    m = re.search(pattern, text)
+    if m: errors += sum(int(g) for g in m.groups())
+secs = max(${span_ms:-0}, 1) / 1000
+print(json.dumps({
+    "label": "$label", "accepted": $after_seq - $before_seq, "seconds": secs,
+    "p50_ms": latency(50), "p99_ms": latency(99), "errors": errors,
+    "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": ($pg1 - $pg0) / $TICK,
+    "pg_shared_cpu_s": ($sh1 - $sh0) / $TICK, "wall_s": $t1 - $t0, "node_rss_kb": $rss,
+}))
+EOF
+}
+
+say "machine: $CORES cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "measuring the crypto floor (one core)"
+"$CLI_BIN" --json bench --floor --messages 2000 >"$WORK/floor.json"
+
+say "open policy: sealing $MESSAGES envelopes from $CLIENTS clients (before any timing)"
+start_node "sealchain_bench_open_$$"
+"$CLI_BIN" --node "$NODE_URL" --no-pin bench --messages "$MESSAGES" --clients "$CLIENTS" \
+    --save-envelopes "$WORK/envelopes.jsonl" >&2
+say "open policy: replaying them with wrk ($THREADS threads, $CONNECTIONS connections)"
+load "sealchain_bench_open_$$" open >"$WORK/open.json"
+stop_node
+
+say "allowlist policy: the same envelopes, every client registered"
+start_node "sealchain_bench_allow_$$" --client-policy allowlist --admin-token "$TOKEN"
+while read -r id; do
+    curl -fs -o /dev/null -X POST "$NODE_URL/v1/clients" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' -d "{\"client_id\":\"$id\"}"
+done <"$WORK/envelopes.jsonl.clients"
+# The same node keys, so the saved envelopes are sealed to this node too.
+load "sealchain_bench_allow_$$" allowlist >"$WORK/allowlist.json"
+stop_node
+
+say "sealchain bench --messages $CHECK_MESSAGES --concurrency 64 (receipts checked)"
+start_node "sealchain_bench_check_$$"
+"$CLI_BIN" --node "$NODE_URL" --no-pin --json bench --messages "$CHECK_MESSAGES" --concurrency 64 \
+    --clients "$CLIENTS" >"$WORK/check.json" || true
+STORAGE_DB="sealchain_bench_check_$$"
+psql -At "$BASE_URL/$STORAGE_DB" -F ' ' -c "SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid) \
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+    WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1" >"$WORK/storage.txt"
+MESSAGES_STORED="$(stored "$STORAGE_DB")"
+stop_node
+
+python3 - "$WORK" "$CORES" "$MESSAGES_STORED" <<'EOF'
+import json, sys
+work, cores, stored = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+floor = json.load(open(f"{work}/floor.json"))
+f = floor["floor_us"]
+print(f"floor        {f:.1f} µs CPU per message on one core (HPKE open {floor['open_us']:.1f}, strict verify "
+      f"{floor['verify_us']:.1f}, receipt sign {floor['sign_us']:.1f}); {floor['with_parsing_us']:.1f} µs with parsing")
+runs = {}
+for label in ("open", "allowlist"):
+    r = json.load(open(f"{work}/{label}.json"))
+    runs[label] = r
+    n = max(r["accepted"], 1)
+    rate = r["accepted"] / r["seconds"]
+    node_us = r["node_cpu_s"] * 1e6 / n
+    pg_us = r["pg_cpu_s"] * 1e6 / n
+    shared_us = r["pg_shared_cpu_s"] * 1e6 / n
+    node_cores = r["node_cpu_s"] / r["seconds"]
+    print(f"\n[{label}] wrk replay, {r['accepted']} accepted in {r['seconds']:.2f} s (first to last receive time): {rate:.0f} messages/s, "
+          f"errors {r['errors']}, latency p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
+    sys_us = r.get("node_sys_s", 0) * 1e6 / n
+    print(f"  node CPU      {node_us:.1f} µs per accepted message = {node_us / f:.2f} × floor, of which "
+          f"{sys_us:.1f} µs in the kernel ({node_cores:.2f} cores busy on average, RSS {r['node_rss_kb'] / 1024:.0f} MB)")
+    print(f"  Postgres CPU  {pg_us:.1f} µs per message = {pg_us / f:.2f} × floor in the bench database's backends; "
+          f"+ {shared_us:.1f} µs ({shared_us / f:.2f} × floor) in the server's shared processes")
+    print(f"  floor bound   {cores * 1e6 / f:.0f} messages/s on {cores} cores; {node_cores * 1e6 / f:.0f} on the "
+          f"{node_cores:.2f} cores the node had: accepted/s is {100 * rate * f / (node_cores * 1e6):.0f} % of it")
+o, a = runs["open"], runs["allowlist"]
+print(f"\nallowlist / open: {100 * (a['accepted'] / a['seconds']) / (o['accepted'] / o['seconds']):.0f} % of the rate, "
+      f"{100 * (a['node_cpu_s'] / max(a['accepted'], 1)) / (o['node_cpu_s'] / max(o['accepted'], 1)):.0f} % of the node CPU per message")
+try:
+    c = json.load(open(f"{work}/check.json"))
+    l = c["latency_ms"]
+    print(f"\nsealchain bench --messages {c['messages']} --concurrency {c['concurrency']}: {c['accepted']} accepted, "
+          f"{c['accepted_per_second']:.0f} messages/s, p50 {l['p50']:.2f} ms p99 {l['p99']:.2f} ms max {l['max']:.2f} ms, "
+          f"errors {c['errors']} {c['errors_by_code']}, bad receipts {c['bad_receipts']}")
+except (OSError, ValueError, KeyError) as e:
+    print(f"\nsealchain bench failed: {e}")
+print(f"\nstorage after {stored} messages (table / indexes, bytes per message):")
+total = 0
+for line in open(f"{work}/storage.txt"):
+    name, table, index = line.split()
+    table, index = int(table), int(index)
+    total += table + index
+    if stored:
+        print(f"  {name:<12} {table / stored:8.1f} {index / stored:8.1f}")
+if stored:
+    print(f"  {'total':<12} {total / stored:8.1f} bytes per message")
+EOF

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds a long chain for benchmarks with `sealchain-node seed` (real
+# signed messages, committed through the writer's own transaction, so the
+# chain, its log and its tiles are what a node builds):
+#
+#     scripts/seed.sh 1000000                 # database sealchain_seed, keys in ./seed-keys
+#     SEED_DB=chain10m scripts/seed.sh 10000000
+#     SEED_VERIFY=1 scripts/seed.sh 100000    # then serve it and run sealchain verify
+#
+# The database is created if missing and extended if it exists (with the
+# same keys directory). Prints the time taken and the chain's size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MESSAGES="${1:?usage: scripts/seed.sh MESSAGES}"
+DB="${SEED_DB:-sealchain_seed}"
+KEYS="${SEED_KEYS:-./seed-keys}"
+
+cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+eval "$(scripts/test-postgres.sh)"
+BASE_URL="${TEST_DATABASE_URL%/*}"
+if ! psql -At "$TEST_DATABASE_URL" -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
+    psql -q "$TEST_DATABASE_URL" -c "CREATE DATABASE $DB"
+fi
+target/release/sealchain-node seed --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" --messages "$MESSAGES"
+psql -At "$BASE_URL/$DB" -c "SELECT 'database ' || current_database() || ': ' || \
+    pg_size_pretty(pg_database_size(current_database())) || ', ' || next_seq || ' messages' FROM chain_state"
+
+if [ -n "${SEED_VERIFY:-}" ]; then
+    PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" \
+        --log-format json >/dev/null 2>&1 &
+    NODE_PID=$!
+    trap 'kill $NODE_PID 2>/dev/null' EXIT
+    until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do sleep 0.2; done
+    DATA="$(mktemp -d)"
+    time target/release/sealchain --node "http://127.0.0.1:$PORT" --data-dir "$DATA" verify
+    rm -rf "$DATA"
+fi

@@ -1,0 +1,243 @@
+//! 200 concurrent clients against one node process over HTTP, on a real
+//! Postgres: seqs gapless, every message stored exactly once, a writer batch
+//! of exactly `--max-batch` messages that seals several blocks in its one
+//! transaction, and a chain that audits.
+//!
+//! Which messages shared a writer batch is read from the database, not
+//! assumed: each batch is one transaction, and Postgres stamps every row a
+//! transaction inserts with its id (`xmin`). The node's own
+//! `sealchain_writer_batch_size` histogram must agree bucket for bucket. A
+//! node process of its own, so its metrics count only this test's messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use diesel::sql_types::BigInt;
+use diesel::{QueryableByName, RunQueryDsl};
+use sealchain_client::api::NodeClient;
+use sealchain_node::ingest::writer::APPLICATION_NAME;
+use sealchain_shared::api::Receipt;
+use sealchain_tests::{NodeProcess, TestDb, assert_each_exactly_once, audit_chain, get_raw, metric, seal, wait_until};
+
+const CLIENTS: usize = 200;
+const PER_CLIENT: usize = 5;
+const MESSAGES: usize = CLIENTS * PER_CLIENT;
+const BLOCK_SIZE: i64 = 10;
+const MAX_BATCH: i64 = 64;
+/// The node's HTTP workers (`NodeProcess` starts it with two).
+const WORKERS: usize = 2;
+
+/// Rows one transaction inserted: its id, how many, the first and last key.
+#[derive(QueryableByName, Debug, Clone, Copy, PartialEq, Eq)]
+struct Transaction {
+    #[diesel(sql_type = BigInt)]
+    tx: i64,
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+    #[diesel(sql_type = BigInt)]
+    first: i64,
+    #[diesel(sql_type = BigInt)]
+    last: i64,
+}
+
+/// The transactions that inserted `table`'s rows, by their first `key`.
+fn transactions(db: &TestDb, table: &str, key: &str) -> Vec<Transaction> {
+    diesel::sql_query(format!(
+        "SELECT xmin::text::bigint AS tx, count(*) AS rows, min({key}) AS first, max({key}) AS last \
+         FROM {table} GROUP BY xmin ORDER BY min({key})"
+    ))
+    .load(&mut db.connect())
+    .unwrap()
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<Count>(&mut db.connect()).unwrap().n
+}
+
+async fn metrics(node: &NodeProcess) -> String {
+    let (status, _, body) = get_raw(&node.base, "/metrics").await;
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+#[actix_rt::test]
+async fn two_hundred_concurrent_clients_one_gapless_chain_and_a_full_batch_sealing_blocks() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let node = NodeProcess::spawn(
+        &db,
+        keys.path(),
+        &[
+            "--block-size",
+            &BLOCK_SIZE.to_string(),
+            "--max-batch",
+            &MAX_BATCH.to_string(),
+            // The writer waits behind a lock below; give its statements
+            // room (they get twice this).
+            "--db-timeout",
+            "30",
+        ],
+    );
+    let info = node.client.node_info().await.unwrap();
+    // 200 clients, each with its own identity and its own connection.
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            (
+                NodeClient::new(&node.base, Duration::from_secs(60), 1),
+                seal::identity(),
+            )
+        })
+        .collect();
+    let receipts: Rc<RefCell<Vec<Receipt>>> = Rc::default();
+
+    // Another session holds the chain state lock. Client 0's first message
+    // goes alone and the writer takes it as a batch of one, then waits on
+    // the lock.
+    let lock = db.lock_chain_state();
+    let first = {
+        let (client, key) = clients[0].clone();
+        let (info, receipts) = (info.clone(), receipts.clone());
+        actix_rt::spawn(async move {
+            let envelope = seal::envelope(&key, &info, "load", serde_json::json!([0, 0]));
+            let receipt = client.submit(&envelope).await.unwrap();
+            receipts.borrow_mut().push(receipt);
+        })
+    };
+    let writer_waits = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = '{APPLICATION_NAME}' AND wait_event_type = 'Lock'"
+    );
+    wait_until("the writer waits on the lock", Duration::from_secs(60), || {
+        let waiting = count(&db, &writer_waits) == 1;
+        async move { waiting }
+    })
+    .await;
+
+    // Every client sends its messages one after another, all at once.
+    let tasks: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(c, (client, key))| {
+            let (client, key, info, receipts) = (client.clone(), key.clone(), info.clone(), receipts.clone());
+            let from = usize::from(c == 0);
+            actix_rt::spawn(async move {
+                for i in from..PER_CLIENT {
+                    let envelope = seal::envelope(&key, &info, "load", serde_json::json!([c, i]));
+                    let receipt = client
+                        .submit(&envelope)
+                        .await
+                        .unwrap_or_else(|e| panic!("client {c}: {e}"));
+                    receipts.borrow_mut().push(receipt);
+                }
+            })
+        })
+        .collect();
+    // All 200 clients' requests are inside the node at once: one in the
+    // writer, the other 199 queued behind it (the depth gauge is set by the
+    // HTTP workers without ordering among them, so it may lag by one per
+    // worker), and none is answered while the writer waits.
+    wait_until("199 messages are queued", Duration::from_secs(60), || {
+        let node = &node;
+        async move {
+            let text = metrics(node).await;
+            metric(&text, "sealchain_ingest_queue_depth").unwrap_or(0.0) >= (CLIENTS - 1 - WORKERS) as f64
+        }
+    })
+    .await;
+    assert!(receipts.borrow().is_empty(), "nothing is answered before its commit");
+
+    // Released, the writer commits its batch of one, then takes a full
+    // batch of MAX_BATCH from the queue.
+    lock.release();
+    first.await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let receipts = receipts.take();
+    assert_eq!(receipts.len(), MESSAGES);
+
+    // Gapless and exactly once: the receipts' seqs are 0..1000, each once,
+    // and so are the stored rows.
+    let by_seq: BTreeMap<u64, &Receipt> = receipts.iter().map(|r| (r.seq, r)).collect();
+    assert_eq!(
+        by_seq.keys().copied().collect::<Vec<_>>(),
+        (0..MESSAGES as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM messages"), MESSAGES as i64);
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT seq) AS n FROM messages"),
+        MESSAGES as i64
+    );
+    assert_eq!(count(&db, "SELECT max(seq) AS n FROM messages"), MESSAGES as i64 - 1);
+
+    // The chain audits as a whole and holds each acknowledged message once.
+    let blocks = audit_chain(&node.client, &info).await;
+    assert_eq!(blocks.len() as i64, MESSAGES as i64 / BLOCK_SIZE);
+    assert_each_exactly_once(&blocks, &receipts, &info);
+
+    // The writer's batches, from the rows' transaction ids: each holds
+    // consecutive seqs and at most MAX_BATCH of them.
+    let batches = transactions(&db, "messages", "seq");
+    for b in &batches {
+        assert_eq!(b.last - b.first + 1, b.rows, "a batch is a run of seqs: {b:?}");
+        assert!(b.rows <= MAX_BATCH, "{b:?}");
+    }
+    assert_eq!(batches.iter().map(|b| b.rows).sum::<i64>(), MESSAGES as i64);
+    assert_eq!(
+        (batches[0].first, batches[0].rows),
+        (0, 1),
+        "client 0's first message alone"
+    );
+    let full = batches[1];
+    assert_eq!(
+        (full.first, full.rows),
+        (1, MAX_BATCH),
+        "the queued messages went in a batch of exactly --max-batch"
+    );
+    // That one transaction sealed every block its seqs completed: blocks
+    // 0..=5 (seqs 0..=59) — several blocks in one batch.
+    let sealed_by = transactions(&db, "blocks", "idx");
+    let sealed_by_full: Vec<_> = sealed_by.iter().filter(|t| t.tx == full.tx).collect();
+    assert_eq!(sealed_by_full.len(), 1, "{sealed_by:?}");
+    assert_eq!(
+        (sealed_by_full[0].first, sealed_by_full[0].last, sealed_by_full[0].rows),
+        (0, (full.last + 1) / BLOCK_SIZE - 1, (full.last + 1) / BLOCK_SIZE),
+    );
+    assert!(sealed_by_full[0].rows >= 2);
+    // Every block was sealed by the batch that completed it.
+    for t in &sealed_by {
+        let batch = batches.iter().find(|b| b.tx == t.tx).expect("a batch sealed it");
+        assert_eq!(t.last, (batch.last + 1) / BLOCK_SIZE - 1, "{t:?} by {batch:?}");
+    }
+
+    // The node's own metrics agree: as many batches, as many messages, and
+    // the same count in every bucket of the batch-size histogram.
+    let text = metrics(&node).await;
+    let value = |name: &str| metric(&text, name).unwrap_or_else(|| panic!("/metrics has no {name}:\n{text}"));
+    assert_eq!(value("sealchain_writer_batch_size_count"), batches.len() as f64);
+    assert_eq!(value("sealchain_writer_batch_size_sum"), MESSAGES as f64);
+    for le in [1, 2, 4, 8, 16, 32, 64, 128] {
+        let at_most = batches.iter().filter(|b| b.rows <= le).count();
+        assert_eq!(
+            value(&format!("sealchain_writer_batch_size_bucket{{le=\"{le}\"}}")),
+            at_most as f64,
+            "batches of at most {le}"
+        );
+    }
+    assert!(
+        value("sealchain_writer_batch_size_bucket{le=\"64\"}") > value("sealchain_writer_batch_size_bucket{le=\"32\"}"),
+        "a batch of 33..=64 messages"
+    );
+    assert_eq!(value("sealchain_messages_accepted_total"), MESSAGES as f64);
+    assert_eq!(value("sealchain_blocks_sealed_total"), blocks.len() as f64);
+}
