@@ -17,6 +17,9 @@ use sealchain_shared::hexbytes::HexBytes;
 use sealchain_shared::tlog::TileId;
 use serde::de::DeserializeOwned;
 
+/// The raw bytes of an event stream (`GET /v1/events`), as they arrive.
+pub type EventBytes = futures_util::stream::LocalBoxStream<'static, Result<Vec<u8>, String>>;
+
 /// Largest response body read (a block of many large messages).
 const MAX_RESPONSE_BYTES: usize = sealchain_shared::api::MAX_BLOCK_JSON_BYTES as usize;
 
@@ -116,6 +119,15 @@ pub struct Submitted {
     pub attempts: u32,
 }
 
+/// The `Retry-After` seconds of an answer, if it has them.
+fn retry_after<S>(response: &awc::ClientResponse<S>) -> Option<u64> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A connection to one node.
 #[derive(Clone)]
 pub struct NodeClient {
@@ -212,11 +224,7 @@ impl NodeClient {
             None => request.send().await,
         };
         let mut response = sent.map_err(|e| self.unreachable(e))?;
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
+        let retry_after = retry_after(&response);
         let bytes = response
             .body()
             .limit(MAX_RESPONSE_BYTES)
@@ -380,6 +388,35 @@ impl NodeClient {
                 b.index
             ))),
         }
+    }
+
+    /// `GET /v1/events?from=I`: the node's Server-Sent Events from block
+    /// `from` on, as raw bytes (parse them with `eventsource-stream`). The
+    /// stream has no deadline of its own: the node sends a comment at least
+    /// every 15 s, so a reader can tell a quiet chain from a lost node.
+    pub async fn events(&self, from: u64) -> Result<EventBytes, ApiError> {
+        use futures_util::StreamExt;
+        let request = self
+            .http
+            .get(self.url(&format!("/v1/events?from={from}")))
+            .insert_header(("Accept", "text/event-stream"));
+        let mut response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(&response);
+            let bytes = response
+                .body()
+                .limit(64 * 1024)
+                .await
+                .map_err(|e| self.unreachable(format!("reading the answer: {e}")))?;
+            return Err(match Self::decode::<serde_json::Value>(status, retry_after, &bytes) {
+                Err(e) => e,
+                Ok(_) => ApiError::BadResponse(format!("{status} instead of an event stream")),
+            });
+        }
+        Ok(response
+            .map(|chunk| chunk.map(|b| b.to_vec()).map_err(|e| e.to_string()))
+            .boxed_local())
     }
 
     /// `GET` of any path, decoded as `T` (for paths not wrapped above).

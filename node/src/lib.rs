@@ -23,6 +23,7 @@ pub mod config;
 pub mod convert;
 pub mod db;
 pub mod error;
+pub mod explorer;
 pub mod ingest;
 pub mod keys;
 pub mod log;

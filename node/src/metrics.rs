@@ -13,6 +13,8 @@
 //! | `sealchain_checkpoint_tree_size` | gauge | tree size of the newest checkpoint this process published |
 //! | `sealchain_writer_alive` | gauge | 1 while the writer thread runs, 0 once it stopped |
 //! | `sealchain_writer_consecutive_failures` | gauge | failed write attempts since the last success |
+//! | `sealchain_event_readers` | gauge | readers of `GET /v1/events` in the live feed |
+//! | `sealchain_event_readers_dropped_total` | counter | event readers dropped for falling behind |
 //! | `sealchain_replica_reads_total{served}` | counter | reads tried on `--read-database-url`: `replica` (answered there), `primary_behind` (the replica had not replayed it yet), `primary_replica_failed` |
 //! | `sealchain_checkpoint_witnessed_tree_size` | gauge | tree size of the newest checkpoint that reached the witness quorum |
 //! | `sealchain_witness_cosigned_tree_size{witness}` | gauge | newest tree size the witness cosigned |
@@ -51,6 +53,10 @@ pub const CHECKPOINT_SIZE: &str = "sealchain_checkpoint_tree_size";
 pub const WRITER_ALIVE: &str = "sealchain_writer_alive";
 /// Gauge: consecutive failed write attempts.
 pub const WRITER_FAILURES: &str = "sealchain_writer_consecutive_failures";
+/// Gauge: readers of the event stream in the live feed.
+pub const EVENT_READERS: &str = "sealchain_event_readers";
+/// Counter: event readers dropped for falling behind.
+pub const EVENT_READERS_DROPPED: &str = "sealchain_event_readers_dropped_total";
 /// Counter of reads tried on the read replica, label `served`.
 pub const REPLICA_READS: &str = "sealchain_replica_reads_total";
 
@@ -139,6 +145,11 @@ pub fn describe() {
     metrics::describe_gauge!(
         WRITER_FAILURES,
         "Failed write attempts (batches or idle probes) since the last success."
+    );
+    metrics::describe_gauge!(EVENT_READERS, "Readers of GET /v1/events in the live feed.");
+    metrics::describe_counter!(
+        EVENT_READERS_DROPPED,
+        "Event stream readers dropped because their buffer was full."
     );
 }
 

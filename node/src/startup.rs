@@ -17,6 +17,7 @@ use crate::ingest::writer::{self, IngestHandle, WriterConfig};
 use crate::keys::NodeKeys;
 use crate::log;
 use crate::ratelimit::RateLimits;
+use crate::routes::events::{self, EventHub};
 use crate::state::AppState;
 
 /// Seconds in-flight requests get to finish after a stop signal.
@@ -30,6 +31,44 @@ pub struct Application {
     writer: JoinHandle<()>,
     checkpoints: tokio::task::JoinHandle<()>,
     witnessing: Option<crate::witnessing::Witnessing>,
+    events: EventHub,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+/// Stops a running node: ends the event streams (which would otherwise
+/// hold a graceful stop for its whole grace period), then the server.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    server: ServerHandle,
+    events: EventHub,
+}
+
+impl NodeHandle {
+    /// Stops the server; `graceful` lets in-flight requests finish first.
+    pub async fn stop(&self, graceful: bool) {
+        self.events.close();
+        self.server.stop(graceful).await;
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT, after ending the event streams; the
+/// server then stops gracefully.
+async fn stop_signal(events: EventHub) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "stopping gracefully");
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot listen for stop signals; stop the node with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+    events.close();
 }
 
 impl std::fmt::Debug for Application {
@@ -178,6 +217,9 @@ impl Application {
         }
         let listener = TcpListener::bind(&config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
+        let events = EventHub::new();
+        let poller = events::poller(pool.clone(), events.clone());
+        let hub = web::Data::new(events.clone());
         let reads = db::reads::Reads::new(pool.clone(), replica, config.block_size, next_seq);
         let state = web::Data::new(AppState {
             pool,
@@ -202,13 +244,15 @@ impl Application {
             App::new()
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(state.clone())
+                .app_data(hub.clone())
                 .configure(crate::routes::config)
         })
         .workers(config.workers)
         .client_request_timeout(config.client_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))
         .keep_alive(Duration::from_secs(5))
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS);
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .shutdown_signal(stop_signal(events.clone()));
         let scheme = if tls.is_some() { "https" } else { "http" };
         let server = match tls {
             Some(tls) => server.listen_rustls_0_23(listener, tls)?,
@@ -223,6 +267,8 @@ impl Application {
             writer,
             checkpoints,
             witnessing,
+            events,
+            poller,
         })
     }
 
@@ -232,11 +278,14 @@ impl Application {
     }
 
     /// A handle to stop the server (gracefully with `stop(true)`).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    pub fn handle(&self) -> NodeHandle {
+        NodeHandle {
+            server: self.server.handle(),
+            events: self.events.clone(),
+        }
     }
 
-    /// Serves until SIGINT/SIGTERM (or [`ServerHandle::stop`]): stops
+    /// Serves until SIGINT/SIGTERM (or [`NodeHandle::stop`]): stops
     /// accepting, lets in-flight requests finish, then lets the writer
     /// commit and answer everything still queued before returning.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -246,9 +295,13 @@ impl Application {
             writer,
             checkpoints,
             witnessing,
+            events,
+            poller,
             ..
         } = self;
         let served = server.await;
+        events.close();
+        poller.abort();
         checkpoints.abort();
         if let Some(witnessing) = witnessing {
             tokio::task::spawn_blocking(move || witnessing.stop()).await?;

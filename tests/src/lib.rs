@@ -21,6 +21,7 @@ pub mod chain;
 pub mod cli;
 pub mod cluster;
 pub mod db;
+pub mod fill;
 pub mod forge;
 pub mod node;
 pub mod process;

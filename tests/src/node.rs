@@ -3,10 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use sealchain_client::api::NodeClient;
 use sealchain_node::config::Config;
-use sealchain_node::startup::Application;
+use sealchain_node::startup::{Application, NodeHandle};
 use sealchain_shared::api::NodeInfo;
 use sealchain_shared::note::{Checkpoint, NoteVerifier};
 
@@ -58,7 +57,7 @@ pub struct TestNode {
     /// What it says about itself.
     pub info: NodeInfo,
     _owned_keys: Option<tempfile::TempDir>,
-    handle: ServerHandle,
+    handle: NodeHandle,
     task: actix_rt::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -78,9 +77,14 @@ impl TestNode {
                 (dir.path().join("node-keys"), Some(dir))
             }
         };
-        let mut args: Vec<String> = vec![
-            "--listen".into(),
-            "127.0.0.1:0".into(),
+        // A free port unless the test asks for one (a restart on the same
+        // address).
+        let mut args: Vec<String> = if options.args.iter().any(|a| a == "--listen") {
+            Vec::new()
+        } else {
+            vec!["--listen".into(), "127.0.0.1:0".into()]
+        };
+        args.extend([
             "--database-url".into(),
             db.url.clone(),
             "--keys-dir".into(),
@@ -89,7 +93,7 @@ impl TestNode {
             "2".into(),
             "--db-pool-size".into(),
             "4".into(),
-        ];
+        ]);
         args.extend(options.args.iter().cloned());
         let config = Config::from_args(args)?;
         let app = Application::build(config).await?;

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{blocks, clients, health, log, messages, node};
+use super::{blocks, clients, events, health, log, messages, node};
 
 /// The node's OpenAPI document.
 #[derive(Debug, OpenApi)]
@@ -18,11 +18,13 @@ use super::{blocks, clients, health, log, messages, node};
         messages::post_message, messages::get_message, messages::get_proof,
         blocks::block_count, blocks::block_by_index, blocks::head_block,
         blocks::block_by_hash, blocks::previous_block, blocks::list_blocks,
+        events::events,
         clients::add_client, clients::list_clients, clients::remove_client,
         health::healthz, health::readyz, health::metrics,
         log::checkpoint, log::tile, log::inclusion, log::consistency,
         log::latest_checkpoint, log::witnesses,
     ),
+    components(schemas(events::CheckpointEvent)),
     modifiers(&AdminToken),
     tags(
         (name = "messages", description = "Submit messages and read them back with proofs"),

@@ -4,6 +4,7 @@
 pub mod blocks;
 pub mod clients;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod log;
 pub mod messages;
@@ -25,15 +26,22 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     .configure(node::config)
     .configure(messages::config)
     .configure(blocks::config)
+    .configure(events::config)
     .configure(clients::config)
     .configure(health::config)
     .configure(log::config)
     .configure(docs::config)
+    .configure(crate::explorer::config)
     .default_service(web::to(not_found));
 }
 
+/// Unknown routes: the explorer's HTML page for a browser or an explorer
+/// path, problem+json for everything else.
 async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
+    if crate::explorer::wants_html(&req) {
+        return crate::explorer::not_found(&req);
+    }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
