@@ -141,6 +141,11 @@ impl WriterHealth {
         let n = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
         metrics::gauge!(m::WRITER_FAILURES).set(n as f64);
     }
+
+    fn stopped(&self) {
+        self.alive.store(false, Ordering::Release);
+        metrics::gauge!(m::WRITER_ALIVE).set(0.0);
+    }
 }
 
 /// Marks the writer dead when its thread ends, however it ends (a panic
@@ -149,8 +154,7 @@ struct AliveGuard(Arc<WriterHealth>);
 
 impl Drop for AliveGuard {
     fn drop(&mut self) {
-        self.0.alive.store(false, Ordering::Release);
-        metrics::gauge!(m::WRITER_ALIVE).set(0.0);
+        self.0.stopped();
     }
 }
 
@@ -304,6 +308,11 @@ impl Writer {
             let messages: Vec<&Verified> = batch.iter().map(|j| &j.message).collect();
             let (outcomes, halt) = self.commit(&messages);
             metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+            if halt {
+                // Unready before anyone hears why: a client told "the chain
+                // is inconsistent" must find /readyz saying so.
+                self.health.stopped();
+            }
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 // The client may have gone; a resend of the same message is
                 // answered with its receipt.
