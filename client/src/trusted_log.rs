@@ -5,8 +5,10 @@
 //!
 //! [`accept_checkpoint`] is the one place a checkpoint note is accepted, and
 //! [`verify_bundle`] the one place a proof bundle is: both build on
-//! [`Checkpoint::verify`], so a stricter acceptance (a witness policy)
-//! changes them alone.
+//! [`Checkpoint::verify`]. A [`TrustedLog`] given a witness policy
+//! ([`TrustedLog::with_policy`], PROTOCOL §10) also refuses every checkpoint
+//! of the node that is not cosigned as the policy requires, before anything
+//! else is done with it.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use sealchain_shared::Hash;
 use sealchain_shared::merkle::{self, empty_root};
 use sealchain_shared::message::Message;
 use sealchain_shared::note::{Checkpoint, NoteError, NoteVerifier};
+use sealchain_shared::policy::{Policy, Witnessed};
 use sealchain_shared::tlog::verify_consistency;
 use sealchain_shared::tlog_proof::{BundleError, ProofBundle};
 
@@ -149,6 +152,20 @@ pub struct TrustedLog {
     client: NodeClient,
     verifier: NoteVerifier,
     memory: Option<LogMemory>,
+    policy: Option<std::sync::Arc<Policy>>,
+}
+
+/// Checks a checkpoint note against a witness policy, with the node's log
+/// key as the log key unless the policy names its own; a refusal is a
+/// [`LogMisbehaviour`]: the node shows a history its witnesses did not
+/// cosign (or not enough of them).
+pub fn witnessed(note: &[u8], log: &NoteVerifier, policy: &Policy) -> anyhow::Result<Witnessed> {
+    policy.verify(note, Some(log)).map_err(|e| {
+        anyhow!(LogMisbehaviour(format!(
+            "the checkpoint is not witnessed as the policy requires ({}): {e}",
+            policy.describe_quorum()
+        )))
+    })
 }
 
 impl TrustedLog {
@@ -159,7 +176,29 @@ impl TrustedLog {
             client: node.client.clone(),
             verifier: verifier(node)?,
             memory,
+            policy: None,
         })
+    }
+
+    /// Accept only checkpoints cosigned as `policy` requires (`None`: the
+    /// node's signature is enough).
+    pub fn with_policy(mut self, policy: Option<Policy>) -> Self {
+        self.policy = policy.map(std::sync::Arc::new);
+        self
+    }
+
+    /// The policy's verdict on a checkpoint this log accepted: which
+    /// witnesses cosigned it (`None` without a policy).
+    pub fn witnesses_of(&self, checkpoint: &VerifiedCheckpoint) -> anyhow::Result<Option<Witnessed>> {
+        self.policy
+            .as_deref()
+            .map(|policy| witnessed(checkpoint.note.as_bytes(), &self.verifier, policy))
+            .transpose()
+    }
+
+    /// The witness policy, if any.
+    pub fn policy(&self) -> Option<&Policy> {
+        self.policy.as_deref()
     }
 
     /// The log of `node`, remembered in the data directory.
@@ -184,12 +223,22 @@ impl TrustedLog {
             .checkpoint_note()
             .await
             .with_context(|| format!("GET {}/checkpoint", self.client.base()))?;
-        accept_checkpoint(&note, &self.verifier).map_err(|e| {
+        let checkpoint = accept_checkpoint(&note, &self.verifier).map_err(|e| {
             anyhow!(LogMisbehaviour(format!(
                 "the node's checkpoint does not verify under {}: {e}",
                 self.verifier.to_vkey()
             )))
-        })
+        })?;
+        if let Some(policy) = &self.policy {
+            witnessed(&note, &self.verifier, policy).with_context(|| {
+                format!(
+                    "refusing the checkpoint of size {} of {}",
+                    checkpoint.size(),
+                    self.client.base()
+                )
+            })?;
+        }
+        Ok(checkpoint)
     }
 
     /// Checks that the tree of `old_size` leaves with root `old_root` is a

@@ -313,12 +313,76 @@ async fn split_view_two_histories_under_one_key_the_second_is_refused() {
             && stderr.contains("valid cosignatures by none"),
         "{stderr}"
     );
+    // So do the log's other readers: checkpoint, monitor, proof --out.
+    let refused = "valid cosignatures by none";
+    let no_bundle = dir.path().join("b-refused.tlog-proof");
+    for args in [
+        &["checkpoint", "--witness-policy", policy_arg][..],
+        &["monitor", "--once", "--witness-policy", policy_arg],
+        &[
+            "proof",
+            "3",
+            "--out",
+            no_bundle.to_str().unwrap(),
+            "--witness-policy",
+            policy_arg,
+        ],
+    ] {
+        let o = sealchain(&data, &b.base, args);
+        let (stdout, stderr) = out(&o);
+        assert!(!o.status.success(), "{args:?} accepted B: {stdout}");
+        assert!(stderr.contains(refused), "{args:?}: {stderr}");
+    }
+    assert!(!no_bundle.exists(), "no bundle around an unwitnessed checkpoint");
+    // A bundle of B's history made without the policy verifies offline on
+    // the log key alone, and is refused offline with the policy.
+    let bundle_b = dir.path().join("b.tlog-proof");
+    let o = sealchain(&data, &b.base, &["proof", "3", "--out", bundle_b.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", out(&o));
+    let offline = |file: &Path, policy: bool| {
+        let mut args = vec![
+            "proof",
+            "--verify",
+            file.to_str().unwrap(),
+            "--vkey",
+            &info.verifier_key,
+        ];
+        if policy {
+            args.extend(["--witness-policy", policy_arg]);
+        }
+        // No node is contacted: the URL names nothing that listens.
+        sealchain(&data, "http://127.0.0.1:9", &args)
+    };
+    assert!(offline(&bundle_b, false).status.success());
+    let o = offline(&bundle_b, true);
+    let (_, stderr) = out(&o);
+    assert!(!o.status.success() && stderr.contains(refused), "{stderr}");
+
     // A's history is accepted by the same client, with the same policy.
-    let o = sealchain(
-        &dir.path().join("client-a"),
-        &a.base,
-        &["verify", "--witness-policy", policy_arg],
-    );
+    let client_a = dir.path().join("client-a");
+    let o = sealchain(&client_a, &a.base, &["verify", "--witness-policy", policy_arg]);
+    let (stdout, stderr) = out(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("cosigned by w1, w2"), "{stdout}");
+    let bundle_a = dir.path().join("a.tlog-proof");
+    for args in [
+        &["checkpoint", "--witness-policy", policy_arg][..],
+        &["monitor", "--once", "--witness-policy", policy_arg],
+        &[
+            "proof",
+            "3",
+            "--out",
+            bundle_a.to_str().unwrap(),
+            "--witness-policy",
+            policy_arg,
+        ],
+    ] {
+        let o = sealchain(&client_a, &a.base, args);
+        let (stdout, stderr) = out(&o);
+        assert!(o.status.success(), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.contains("cosigned by w1, w2"), "{args:?}: {stdout}");
+    }
+    let o = offline(&bundle_a, true);
     let (stdout, stderr) = out(&o);
     assert!(o.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("cosigned by w1, w2"), "{stdout}");

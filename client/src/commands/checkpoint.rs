@@ -7,6 +7,7 @@ use crate::connect::connect;
 use crate::global::Global;
 use crate::output::{emit, emit_json};
 use crate::trusted_log::TrustedLog;
+use crate::witnessed::PolicyArgs;
 
 /// Fetch, verify and remember the log's newest checkpoint (GET /checkpoint).
 ///
@@ -23,13 +24,23 @@ use crate::trusted_log::TrustedLog;
 /// (exit 1), naming both sizes: the node showed two different histories.
 ///
 /// Other signatures on the note (witness cosignatures) are counted, not
-/// checked.
+/// checked — unless --witness-policy is given: then the checkpoint must be
+/// cosigned by a quorum of the policy's witnesses (C2SP tlog-cosignature),
+/// every cosignature of a known witness must verify, and the witnesses that
+/// cosigned it are printed. A checkpoint without enough valid cosignatures
+/// is refused (exit 1) before it is compared or remembered: the node may be
+/// showing you a history the witnesses did not see.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   sealchain checkpoint
-  sealchain --node https://log.example.com checkpoint --json")]
-pub struct Args {}
+  sealchain --node https://log.example.com checkpoint --json
+  sealchain checkpoint --witness-policy ./witnesses.policy")]
+pub struct Args {
+    /// Witnesses that must have cosigned the checkpoint.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
 
 #[derive(Debug, Serialize)]
 struct Shown<'a> {
@@ -44,13 +55,18 @@ struct Shown<'a> {
     history: &'static str,
     seen_before: Option<u64>,
     remembered: Option<String>,
+    /// With a policy: the witnesses that cosigned it, with their timestamps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cosigned_by: Option<Vec<(String, u64)>>,
 }
 
 /// Runs `checkpoint`.
-pub async fn run(global: &Global, _args: &Args) -> anyhow::Result<()> {
+pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let policy = args.policy.load()?;
     let node = connect(global, 2).await?;
-    let log = TrustedLog::remembered(global, &node)?;
+    let log = TrustedLog::remembered(global, &node)?.with_policy(policy.as_ref().map(|(_, p)| p.clone()));
     let refreshed = log.refresh().await?;
+    let witnessed = log.witnesses_of(&refreshed.latest)?;
     let latest = &refreshed.latest;
     let cp = &latest.checkpoint;
     // The note parsed when it was verified; count the signatures besides
@@ -72,6 +88,7 @@ pub async fn run(global: &Global, _args: &Args) -> anyhow::Result<()> {
             history: refreshed.history_code(),
             seen_before: refreshed.seen_before.as_ref().map(|c| c.size),
             remembered,
+            cosigned_by: witnessed.as_ref().map(|w| w.cosigned_by.clone()),
         });
     }
     let mut text = format!(
@@ -90,10 +107,20 @@ pub async fn run(global: &Global, _args: &Args) -> anyhow::Result<()> {
         node.info.signing_key,
         hex::encode(log.verifier().id()),
     );
-    if other_signatures > 0 {
-        text.push_str(&format!(
-            "cosignatures  {other_signatures} other signature line(s), not checked\n"
-        ));
+    match (&witnessed, &policy) {
+        (Some(w), Some((file, policy))) => {
+            let names: Vec<&str> = w.cosigned_by.iter().map(|(n, _)| n.as_str()).collect();
+            text.push_str(&format!(
+                "witnessed     ok: cosigned by {} (policy {}: {})\n",
+                names.join(", "),
+                file.display(),
+                policy.describe_quorum()
+            ));
+        }
+        _ if other_signatures > 0 => text.push_str(&format!(
+            "cosignatures  {other_signatures} other signature line(s), not checked (no --witness-policy)\n"
+        )),
+        _ => {}
     }
     text.push_str(&format!("history       ok: {}\n", refreshed.history()));
     if let Some(file) = remembered {

@@ -17,6 +17,7 @@ use crate::log_memory::LogMemory;
 use crate::output::{emit, one_line, utc};
 use crate::progress;
 use crate::trusted_log::{LogMisbehaviour, Refreshed, TrustedLog, VerifiedCheckpoint, is_transient};
+use crate::witnessed::PolicyArgs;
 
 /// Entry bundles fetched ahead while earlier ones are checked.
 const FETCH_AHEAD: usize = 4;
@@ -48,12 +49,18 @@ const SAVE_EVERY: u64 = 64;
 /// exit status 1. A node that cannot be reached is retried at the next
 /// interval (with a warning on stderr). --once checks once and exits (0 when
 /// all is well), for scripts and cron. Ctrl-C stops it.
+///
+/// With --witness-policy every checkpoint must also be cosigned as the
+/// policy requires (C2SP tlog-cosignature); one that is not stops the
+/// monitor like any other inconsistency, and each line names the witnesses
+/// that cosigned.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   sealchain monitor
   sealchain monitor --entries --interval 10s
-  sealchain monitor --once --entries --json")]
+  sealchain monitor --once --entries --json
+  sealchain monitor --witness-policy ./witnesses.policy")]
 pub struct Args {
     /// Time between two checks of the log.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
@@ -64,6 +71,9 @@ pub struct Args {
     /// Check once and exit.
     #[arg(long)]
     pub once: bool,
+    /// Witnesses that must have cosigned every checkpoint.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// One line of output (`--json`: one JSON object per line).
@@ -77,6 +87,9 @@ struct Event {
     /// With --entries: entries checked in this round (from..to).
     #[serde(skip_serializing_if = "Option::is_none")]
     entries_checked: Option<(u64, u64)>,
+    /// With --witness-policy: the witnesses that cosigned the checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cosigned_by: Option<Vec<String>>,
 }
 
 /// Runs `monitor`.
@@ -84,9 +97,10 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     if args.interval.is_zero() {
         anyhow::bail!("--interval must be longer than 0");
     }
+    let policy = args.policy.load()?.map(|(_, policy)| policy);
     let node = connect(global, FETCH_AHEAD + 1).await?;
     let memory = LogMemory::new(global.log_dir(&node.info.signing_key)?);
-    let log = TrustedLog::new(&node, Some(memory.clone()))?;
+    let log = TrustedLog::new(&node, Some(memory.clone()))?.with_policy(policy);
     if !global.json && !args.once {
         eprintln!(
             "monitoring {} ({}), remembering in {}",
@@ -103,7 +117,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             Ok((refreshed, entries)) => {
                 let size = refreshed.latest.size();
                 if args.once || shown != Some(size) || entries.is_some() {
-                    show(global, &refreshed, entries)?;
+                    show(global, &log, &refreshed, entries)?;
                     shown = Some(size);
                 }
             }
@@ -137,7 +151,10 @@ async fn round(
     Ok((refreshed, checked))
 }
 
-fn show(global: &Global, refreshed: &Refreshed, entries: Option<(u64, u64)>) -> anyhow::Result<()> {
+fn show(global: &Global, log: &TrustedLog, refreshed: &Refreshed, entries: Option<(u64, u64)>) -> anyhow::Result<()> {
+    let cosigned_by = log
+        .witnesses_of(&refreshed.latest)?
+        .map(|w| w.cosigned_by.into_iter().map(|(name, _)| name).collect::<Vec<_>>());
     let event = Event {
         time: utc(sealchain_shared::now_ms()),
         size: refreshed.latest.size(),
@@ -145,12 +162,17 @@ fn show(global: &Global, refreshed: &Refreshed, entries: Option<(u64, u64)>) -> 
         history: refreshed.history_code(),
         seen_before: refreshed.seen_before.as_ref().map(|c| c.size),
         entries_checked: entries,
+        cosigned_by,
     };
     if global.json {
         return emit(&format!("{}\n", serde_json::to_string(&event)?));
     }
+    let witnessed = match &event.cosigned_by {
+        Some(names) => format!(", cosigned by {}", names.join(", ")),
+        None => String::new(),
+    };
     let mut text = format!(
-        "{}  checkpoint {} root {}: signature ok, {}\n",
+        "{}  checkpoint {} root {}: signature ok{witnessed}, {}\n",
         event.time,
         event.size,
         event.root,

@@ -17,7 +17,8 @@ use serde::Serialize;
 use crate::connect::{Node, connect};
 use crate::global::Global;
 use crate::output::{emit, emit_json, utc};
-use crate::trusted_log::{TrustedLog, verify_bundle};
+use crate::trusted_log::{TrustedLog, verify_bundle, witnessed};
+use crate::witnessed::PolicyArgs;
 
 /// Prove that message SEQ is recorded: in its block, or in the log as an
 /// offline-verifiable proof bundle.
@@ -45,13 +46,20 @@ use crate::trusted_log::{TrustedLog, verify_bundle};
 /// the message's leaf hash to the checkpoint's root, the message's
 /// signature under its sender, and that it names the node whose key KEY
 /// holds. Any malformed or changed line fails, naming it.
+///
+/// With --witness-policy the bundle's checkpoint must also be cosigned as
+/// the policy requires (C2SP tlog-cosignature): `--out` refuses to write a
+/// bundle around a checkpoint that is not, and `--verify` refuses such a
+/// bundle. A bundle that meets a policy proves the message is in the
+/// history the witnesses saw, not only in one the node showed you.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   sealchain proof 42
   sealchain proof 42 --json
   sealchain proof 42 --out 42.tlog-proof
-  sealchain proof --verify 42.tlog-proof --vkey 'log.example.com/sealchain+ebc93979+AWaFwzMg0DzF6c8QCp6uROjnlRLDB+KwWTMo9o3AG4j4'")]
+  sealchain proof --verify 42.tlog-proof --vkey 'log.example.com/sealchain+ebc93979+AWaFwzMg0DzF6c8QCp6uROjnlRLDB+KwWTMo9o3AG4j4'
+  sealchain proof --verify 42.tlog-proof --vkey '…' --witness-policy ./witnesses.policy")]
 pub struct Args {
     /// The message's seq (its position in arrival order, from 0).
     #[arg(required_unless_present = "verify", conflicts_with = "verify")]
@@ -68,6 +76,10 @@ pub struct Args {
     /// against.
     #[arg(long, value_name = "KEY", requires = "verify")]
     pub vkey: Option<String>,
+    /// Witnesses that must have cosigned the bundle's checkpoint (with
+    /// --out or --verify).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,15 +98,19 @@ struct Verified<'a> {
 
 /// Runs `proof`.
 pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let policy = args.policy.load()?;
     if let (Some(file), Some(vkey)) = (&args.verify, &args.vkey) {
-        return verify_offline(global, file, vkey);
+        return verify_offline(global, file, vkey, policy.as_ref());
     }
     let Some(seq) = args.seq else {
         bail!("give a SEQ, or --verify FILE --vkey KEY");
     };
+    if policy.is_some() && args.out.is_none() {
+        bail!("--witness-policy applies to the log's proof bundles: use it with --out FILE or --verify FILE");
+    }
     let node = connect(global, 2).await?;
     match &args.out {
-        Some(file) => write_bundle(global, &node, seq, file).await,
+        Some(file) => write_bundle(global, &node, seq, file, policy).await,
         None => block_proof(global, &node, seq).await,
     }
 }
@@ -131,18 +147,40 @@ struct Bundled<'a> {
     proof_hashes: usize,
     verifier_key: String,
     bundle: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cosigned_by: Option<Vec<(String, u64)>>,
+}
+
+/// `, cosigned by A, B` for a checkpoint a policy accepted.
+fn cosigned_text(cosigned_by: Option<&[(String, u64)]>) -> String {
+    cosigned_by.map_or_else(String::new, |names| {
+        let names: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+        format!(", cosigned by {}", names.join(", "))
+    })
 }
 
 /// `proof SEQ --out FILE`.
-async fn write_bundle(global: &Global, node: &Node, seq: u64, file: &Path) -> anyhow::Result<()> {
+async fn write_bundle(
+    global: &Global,
+    node: &Node,
+    seq: u64,
+    file: &Path,
+    policy: Option<(PathBuf, sealchain_shared::policy::Policy)>,
+) -> anyhow::Result<()> {
     let record = fetch_message(node, seq).await?;
+    let policy_hint = policy
+        .as_ref()
+        .map(|(file, _)| format!(" --witness-policy {}", file.display()))
+        .unwrap_or_default();
+    let policy = policy.map(|(_, p)| p);
     let mut entry = record.signature.0.to_vec();
     entry.extend_from_slice(record.message.as_bytes());
-    let log = TrustedLog::remembered(global, node)?;
+    let log = TrustedLog::remembered(global, node)?.with_policy(policy);
     let (bundle, checkpoint) = log
         .prove_entry(seq, &entry, global.timeout)
         .await
         .with_context(|| format!("proving message {seq} in the log"))?;
+    let cosigned_by = log.witnesses_of(&checkpoint)?.map(|w| w.cosigned_by);
     let text = bundle.to_text();
     crate::files::replace(file, text.as_bytes())?;
     if global.json {
@@ -153,21 +191,24 @@ async fn write_bundle(global: &Global, node: &Node, seq: u64, file: &Path) -> an
             proof_hashes: bundle.proof.len(),
             verifier_key: log.verifier().to_vkey(),
             bundle: &text,
+            cosigned_by,
         });
     }
     emit(&format!(
         "message      {seq} from {}\n\
-         checkpoint   size {}, root {} (verified under {})\n\
+         checkpoint   size {}, root {} (verified under {}{})\n\
          proof        {} hashes from the leaf up to the root\n\
-         written      {} (c2sp.org/tlog-proof@v1; check it offline with `sealchain proof --verify {} --vkey '{}'`)\n",
+         written      {} (c2sp.org/tlog-proof@v1; check it offline with `sealchain proof --verify {} --vkey '{}'{}`)\n",
         record.sender,
         checkpoint.size(),
         checkpoint.root_base64(),
         log.verifier().to_vkey(),
+        cosigned_text(cosigned_by.as_deref()),
         bundle.proof.len(),
         file.display(),
         file.display(),
         log.verifier().to_vkey(),
+        policy_hint,
     ))
 }
 
@@ -184,16 +225,30 @@ struct Checked<'a> {
     root: String,
     proof_hashes: usize,
     verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cosigned_by: Option<Vec<(String, u64)>>,
 }
 
 /// `proof --verify FILE --vkey KEY`: no node is contacted.
-fn verify_offline(global: &Global, file: &Path, vkey: &str) -> anyhow::Result<()> {
+fn verify_offline(
+    global: &Global,
+    file: &Path,
+    vkey: &str,
+    policy: Option<&(PathBuf, sealchain_shared::policy::Policy)>,
+) -> anyhow::Result<()> {
     let log = NoteVerifier::parse(vkey).context("--vkey")?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let bundle =
         ProofBundle::parse(&bytes).with_context(|| format!("{} is not a valid tlog-proof bundle", file.display()))?;
     let (checkpoint, message) =
         verify_bundle(&bundle, &log).with_context(|| format!("{} does not verify", file.display()))?;
+    let cosigned_by = policy
+        .map(|(policy_file, policy)| {
+            witnessed(bundle.checkpoint_note(), &log, policy)
+                .map(|w| w.cosigned_by)
+                .with_context(|| format!("{} does not meet the policy {}", file.display(), policy_file.display()))
+        })
+        .transpose()?;
     let leaf = bundle.extra.as_deref().map(merkle::leaf_hash).unwrap_or_default();
     let checked = Checked {
         file,
@@ -207,6 +262,7 @@ fn verify_offline(global: &Global, file: &Path, vkey: &str) -> anyhow::Result<()
         root: checkpoint.root_base64(),
         proof_hashes: bundle.proof.len(),
         verified: true,
+        cosigned_by,
     };
     if global.json {
         return emit_json(&checked);
@@ -215,7 +271,7 @@ fn verify_offline(global: &Global, file: &Path, vkey: &str) -> anyhow::Result<()
         "bundle       {} (c2sp.org/tlog-proof@v1)\n\
          message      {} from {}, topic {}, ts {}\n\
          leaf hash    {}\n\
-         checkpoint   {} size {}, root {}\n\
+         checkpoint   {} size {}, root {}{}\n\
          verified offline: the checkpoint's signature under {}, the {} proof hashes from the leaf to its root, \
          the message's signature under its sender, and its binding to the node\n",
         file.display(),
@@ -227,6 +283,7 @@ fn verify_offline(global: &Global, file: &Path, vkey: &str) -> anyhow::Result<()
         checked.origin,
         checked.tree_size,
         checked.root,
+        cosigned_text(checked.cosigned_by.as_deref()),
         vkey,
         checked.proof_hashes,
     ))
