@@ -1,7 +1,7 @@
 //! Private PostgreSQL servers for the tests that need one of their own: a
-//! fresh cluster (`initdb`), or a streaming replica of the test server
-//! (`pg_basebackup -R`), each in a temporary directory on a free port,
-//! stopped on drop. The shared test server is never stopped or
+//! fresh cluster (`initdb`), a primary to replicate from, or a streaming
+//! replica of one (`pg_basebackup -R`), each in a temporary directory on a
+//! free port, stopped on drop. The shared test server is never stopped or
 //! reconfigured.
 
 use std::path::{Path, PathBuf};
@@ -122,6 +122,20 @@ impl Cluster {
             &self.bin.join("pg_ctl"),
             &["-D", &self.data(), "-m", "immediate", "stop"],
         );
+    }
+
+    /// A fresh cluster, started, that a replica can stream from: its own
+    /// WAL, so a replica replays only what the test writes, whatever else
+    /// the shared test server holds (`initdb --auth=trust` already lets
+    /// 127.0.0.1 connect for replication).
+    pub fn primary() -> Self {
+        let cluster = Self::init();
+        let conf = PathBuf::from(cluster.data()).join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("\nwal_level = replica\nmax_wal_senders = 4\nshared_buffers = 32MB\nfsync = off\n");
+        std::fs::write(&conf, text).unwrap();
+        cluster.start();
+        cluster
     }
 
     /// The URL of database `db` on this server.

@@ -177,6 +177,8 @@ pub struct TestDb {
     /// Connection URL.
     pub url: String,
     name: String,
+    /// The server it lives on (the test server unless [`TestDb::on`]).
+    server: Server,
 }
 
 impl TestDb {
@@ -191,9 +193,23 @@ impl TestDb {
         Self::create("template0")
     }
 
+    /// Creates a new, migrated, empty database on another server than the
+    /// test server (`admin_url`: a URL of any database there), such as a
+    /// private cluster of the test's own ([`crate::cluster::Cluster`]).
+    pub fn on(admin_url: &str) -> Self {
+        let db = Self::create_on(&from_url(admin_url), "template0");
+        let mut conn = db.connect();
+        conn.run_pending_migrations(sealchain_node::db::MIGRATIONS)
+            .unwrap_or_else(|e| panic!("migrating {}: {e}", db.name));
+        db
+    }
+
     fn create(template: &str) -> Self {
+        Self::create_on(server(), template)
+    }
+
+    fn create_on(server: &Server, template: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let server = server();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -209,6 +225,7 @@ impl TestDb {
         Self {
             url: server.url(&name),
             name,
+            server: server.clone(),
         }
     }
 
@@ -224,7 +241,7 @@ impl TestDb {
 
     /// Runs SQL on the administration database.
     pub fn admin_execute(&self, sql: &str) -> usize {
-        diesel::sql_query(sql).execute(&mut server().admin()).unwrap()
+        diesel::sql_query(sql).execute(&mut self.server.admin()).unwrap()
     }
 
     /// The database's name.
@@ -279,7 +296,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         // FORCE disconnects the pools of nodes that are still running.
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(e) = diesel::sql_query(sql).execute(&mut server().admin()) {
+        if let Err(e) = diesel::sql_query(sql).execute(&mut self.server.admin()) {
             eprintln!("warning: could not drop test database {}: {e}", self.name);
         }
     }

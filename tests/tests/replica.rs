@@ -1,9 +1,9 @@
 //! `--read-database-url`: block, message, proof and tile reads served by a
-//! real streaming replica of the test server (`pg_basebackup -R`, a hot
-//! standby on a port of its own), and never a false 404 for what the
-//! replica has not replayed yet: WAL replay is paused while the primary
-//! seals a block, and every read of it is still answered as the primary
-//! would.
+//! real streaming replica (`pg_basebackup -R`, a hot standby on a port of
+//! its own) of a primary cluster of the test's own, and never a false 404
+//! for what the replica has not replayed yet: WAL replay is paused while
+//! the primary seals a block, and every read of it is still answered as the
+//! primary would.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Bool, Text};
 use sealchain_tests::cluster::Cluster;
-use sealchain_tests::db::server_url;
 use sealchain_tests::{NodeOptions, TestDb, TestNode, audit_chain, get_raw, seal};
 
 #[derive(diesel::QueryableByName)]
@@ -84,8 +83,11 @@ async fn status(node: &TestNode, path: &str) -> u16 {
 /// its own.
 #[actix_rt::test]
 async fn reads_are_served_by_the_replica_and_never_miss_what_the_primary_holds() {
-    let replica = Cluster::replica_of(&server_url());
-    let db = TestDb::new();
+    // A primary of the test's own: a replica of the shared test server would
+    // replay whatever else that server is busy with.
+    let primary = Cluster::primary();
+    let replica = Cluster::replica_of(&primary.url("postgres"));
+    let db = TestDb::on(&primary.url("postgres"));
     wait_caught_up(&db, &replica);
     let node = TestNode::spawn(
         &db,
