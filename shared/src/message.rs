@@ -214,11 +214,12 @@ fn check_surrogates(text: &str) -> Result<(), MessageError> {
     Ok(())
 }
 
-/// Refuses a `body` nested deeper than [`MAX_BODY_DEPTH`]; counted without
-/// recursion, so no depth can exhaust the stack. `text` is valid JSON.
-fn check_depth(text: &str) -> Result<(), MessageError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for b in text.bytes() {
+/// The bytes of JSON `text` that are not inside a string (with their
+/// offsets): the structure and the literals (numbers, `true`, …). The
+/// quotes themselves are left out. `text` is valid JSON.
+fn outside_strings(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    text.bytes().enumerate().filter(move |&(_, b)| {
         if in_string {
             match (escaped, b) {
                 (true, _) => escaped = false,
@@ -226,10 +227,20 @@ fn check_depth(text: &str) -> Result<(), MessageError> {
                 (false, b'"') => in_string = false,
                 _ => {}
             }
-            continue;
+            false
+        } else {
+            in_string = b == b'"';
+            !in_string
         }
+    })
+}
+
+/// Refuses a `body` nested deeper than [`MAX_BODY_DEPTH`]; counted without
+/// recursion, so no depth can exhaust the stack. `text` is valid JSON.
+fn check_depth(text: &str) -> Result<(), MessageError> {
+    let mut depth = 0usize;
+    for (_, b) in outside_strings(text) {
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_BODY_DEPTH {
@@ -254,41 +265,26 @@ fn check_depth(text: &str) -> Result<(), MessageError> {
 /// is valid JSON.
 fn check_numbers(text: &str) -> Result<(), MessageError> {
     let bytes = text.as_bytes();
-    let (mut i, mut in_string, mut escaped) = (0usize, false, false);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            i += 1;
+    let mut next = 0;
+    for (start, b) in outside_strings(text) {
+        if start < next || !(b == b'-' || b.is_ascii_digit()) {
             continue;
         }
-        match b {
-            b'"' => in_string = true,
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while i < bytes.len() && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
-                    i += 1;
-                }
-                let number = &text[start..i];
-                // Without an exponent, 300 digits are far below f64::MAX
-                // (about 1.8e308): only longer or exponent forms can overflow.
-                let may_overflow = number.len() > 300 || number.contains(['e', 'E']);
-                if may_overflow && !number.parse::<f64>().is_ok_and(f64::is_finite) {
-                    return Err(invalid(
-                        "body",
-                        format!("the number at byte {start} is beyond the range of a double (IEEE 754 binary64)"),
-                    ));
-                }
-                continue;
-            }
-            _ => {}
+        next = start
+            + bytes[start..]
+                .iter()
+                .take_while(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .count();
+        let number = &text[start..next];
+        // Without an exponent, 300 digits are far below f64::MAX (about
+        // 1.8e308): only longer or exponent forms can overflow.
+        let may_overflow = number.len() > 300 || number.contains(['e', 'E']);
+        if may_overflow && !number.parse::<f64>().is_ok_and(f64::is_finite) {
+            return Err(invalid(
+                "body",
+                format!("the number at byte {start} is beyond the range of a double (IEEE 754 binary64)"),
+            ));
         }
-        i += 1;
     }
     Ok(())
 }

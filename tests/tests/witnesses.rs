@@ -225,6 +225,17 @@ async fn three_witnesses_quorum_two_one_down_and_one_slow_checkpoints_reach_the_
     drop(slow);
 }
 
+/// The log's readers besides `verify`, each with the policy: `checkpoint`,
+/// `monitor --once` and `proof 3 --out BUNDLE`.
+fn readers<'a>(bundle: &'a Path, policy: &'a str) -> [Vec<&'a str>; 3] {
+    let bundle = bundle.to_str().unwrap();
+    [
+        vec!["checkpoint", "--witness-policy", policy],
+        vec!["monitor", "--once", "--witness-policy", policy],
+        vec!["proof", "3", "--out", bundle, "--witness-policy", policy],
+    ]
+}
+
 #[actix_rt::test]
 async fn split_view_two_histories_under_one_key_the_second_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -316,19 +327,8 @@ async fn split_view_two_histories_under_one_key_the_second_is_refused() {
     // So do the log's other readers: checkpoint, monitor, proof --out.
     let refused = "valid cosignatures by none";
     let no_bundle = dir.path().join("b-refused.tlog-proof");
-    for args in [
-        &["checkpoint", "--witness-policy", policy_arg][..],
-        &["monitor", "--once", "--witness-policy", policy_arg],
-        &[
-            "proof",
-            "3",
-            "--out",
-            no_bundle.to_str().unwrap(),
-            "--witness-policy",
-            policy_arg,
-        ],
-    ] {
-        let o = sealchain(&data, &b.base, args);
+    for args in readers(&no_bundle, policy_arg) {
+        let o = sealchain(&data, &b.base, &args);
         let (stdout, stderr) = out(&o);
         assert!(!o.status.success(), "{args:?} accepted B: {stdout}");
         assert!(stderr.contains(refused), "{args:?}: {stderr}");
@@ -365,19 +365,8 @@ async fn split_view_two_histories_under_one_key_the_second_is_refused() {
     assert!(o.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("cosigned by w1, w2"), "{stdout}");
     let bundle_a = dir.path().join("a.tlog-proof");
-    for args in [
-        &["checkpoint", "--witness-policy", policy_arg][..],
-        &["monitor", "--once", "--witness-policy", policy_arg],
-        &[
-            "proof",
-            "3",
-            "--out",
-            bundle_a.to_str().unwrap(),
-            "--witness-policy",
-            policy_arg,
-        ],
-    ] {
-        let o = sealchain(&client_a, &a.base, args);
+    for args in readers(&bundle_a, policy_arg) {
+        let o = sealchain(&client_a, &a.base, &args);
         let (stdout, stderr) = out(&o);
         assert!(o.status.success(), "{args:?}: {stdout}{stderr}");
         assert!(stdout.contains("cosigned by w1, w2"), "{args:?}: {stdout}");
