@@ -235,9 +235,25 @@ pub fn stored_messages(
     .load(conn)
 }
 
-/// Inserts messages (one statement).
+/// Inserts messages in one statement whose text is the same for every
+/// batch: one array per column, unnested. A multi-row `VALUES` list would
+/// be a new statement of 7 × n parameters for each batch size n, parsed
+/// and planned anew each time.
 pub fn insert_messages(conn: &mut PgConnection, rows: &[MessageRow]) -> QueryResult<usize> {
-    diesel::insert_into(messages::table).values(rows).execute(conn)
+    let column = |f: fn(&MessageRow) -> &[u8]| rows.iter().map(f).collect::<Vec<_>>();
+    diesel::sql_query(
+        "INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at) \
+         SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], \
+         $7::int8[])",
+    )
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind::<Array<Bytea>, _>(column(|r| &r.sender))
+    .bind::<Array<Bytea>, _>(column(|r| &r.nonce))
+    .bind::<Array<Bytea>, _>(column(|r| &r.signature))
+    .bind::<Array<Bytea>, _>(column(|r| &r.message))
+    .bind::<Array<Bytea>, _>(column(|r| &r.leaf_hash))
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
+    .execute(conn)
 }
 
 /// Leaf hashes of messages `first_seq .. first_seq + count`, in seq order.
