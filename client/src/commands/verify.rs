@@ -80,9 +80,11 @@ const CHECKS_PER_CORE: usize = 2;
 /// A valid chain can still have been rewritten or cut short since your last
 /// audit. After each successful audit the last verified block (index and
 /// hash) is recorded in the checkpoint file; the next audit fails if the
-/// chain no longer reaches that block or holds another block there. The file
-/// also keeps a digest of every audited (sender, nonce) pair, so an audit
-/// with --from still catches a replay of a message audited before.
+/// chain no longer reaches that block or holds another block there. A pair
+/// file next to it (FILE.<hash>.pairs, checked against the SHA-256 the
+/// checkpoint records) keeps a digest of every audited (sender, nonce)
+/// pair, so an audit with --from still catches a replay of a message
+/// audited before.
 ///
 /// With --witness-policy FILE the node's checkpoint (GET /checkpoint) must
 /// first satisfy the policy: signed by the node's log key and cosigned by a
