@@ -580,7 +580,7 @@ mod tests {
         let (m, other_sha) = write(&distinct(10)[..9], "b.pairs");
         let a = dir.path().join("a.pairs");
         let b = dir.path().join("b.pairs");
-        let err = |r: anyhow::Result<Remembered>| format!("{:#}", r.err().expect("refused"));
+        let err = |r: anyhow::Result<Remembered>| format!("{:#}", r.expect_err("refused"));
         assert!(Remembered::open(&a, n, &sha).is_ok());
         assert!(Remembered::open(&b, m, &other_sha).is_ok());
 

@@ -81,7 +81,7 @@ const CHECKS_PER_CORE: usize = 2;
 /// audit. After each successful audit the last verified block (index and
 /// hash) is recorded in the checkpoint file; the next audit fails if the
 /// chain no longer reaches that block or holds another block there. A pair
-/// file next to it (FILE.<hash>.pairs, checked against the SHA-256 the
+/// file next to it (FILE.HASH.pairs, checked against the SHA-256 the
 /// checkpoint records) keeps a digest of every audited (sender, nonce)
 /// pair, so an audit with --from still catches a replay of a message
 /// audited before.
