@@ -356,6 +356,18 @@ impl NodeClient {
         self.get(&format!("/v1/blocks/{index}")).await
     }
 
+    /// `GET /v1/blocks/{index}`, the body undecoded: decode it with
+    /// [`NodeClient::decode_block`] (on another thread, say).
+    pub async fn block_bytes(&self, index: u64) -> Result<Vec<u8>, ApiError> {
+        self.get_bytes(&format!("/v1/blocks/{index}")).await
+    }
+
+    /// Decodes the body of [`NodeClient::block_bytes`] as
+    /// [`NodeClient::block`] does.
+    pub fn decode_block(bytes: &[u8]) -> Result<Block, ApiError> {
+        Self::decode(StatusCode::OK, None, bytes)
+    }
+
     /// `GET /v1/blocks/head`.
     pub async fn head(&self) -> Result<Block, ApiError> {
         self.get("/v1/blocks/head").await

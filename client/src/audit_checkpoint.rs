@@ -11,9 +11,13 @@
 //! audit refuses a chain that no longer reaches that block or holds another
 //! block there. It also keeps a digest of every audited (sender, nonce)
 //! pair, so an audit that starts later (`--from`) still catches a replay of
-//! a message audited before.
+//! a message audited before: in a sorted binary pair file next to the
+//! checkpoint ([`crate::pair_sort`]), named after and checked against the
+//! SHA-256 the checkpoint records, so a truncated or swapped file is
+//! refused. (Older checkpoints kept the pairs inline, base64 in `pairs`;
+//! they still load, and the next audit moves them to a pair file.)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
@@ -21,6 +25,8 @@ use base64::engine::general_purpose::STANDARD;
 use sealchain_shared::api::Hex32;
 use sealchain_shared::audit::PairDigest;
 use sealchain_shared::tlog::CompactRange;
+
+use crate::pair_sort::Remembered;
 use serde::{Deserialize, Serialize};
 
 /// The audit checkpoint file's contents.
@@ -35,12 +41,17 @@ pub struct AuditCheckpoint {
     pub hash: Hex32,
     /// When it was verified, Unix ms (informational).
     pub verified_at: i64,
-    /// The (sender, nonce) pairs of every audited message, so that a later
-    /// audit that starts after them still catches a replay of one: base64
-    /// of 24-byte records, a 16-byte pair digest and the message's seq
-    /// (u64, big-endian). About 32 bytes of file per audited message.
+    /// Written by older versions: the (sender, nonce) pairs of every
+    /// audited message, base64 of 24-byte records, a 16-byte pair digest
+    /// and the message's seq (u64, big-endian). Read, never written: see
+    /// [`AuditCheckpoint::pair_file`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairs: Option<String>,
+    /// The pair file holding the (sender, nonce) pairs of every audited
+    /// message, so that a later audit that starts after them still catches
+    /// a replay of one (24 bytes of file per audited message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_file: Option<PairFileRef>,
     /// The log's compact range over every message of blocks 0..=index
     /// (at most 64 hashes, largest subtree first), so that an audit that
     /// starts at the next block still compares the blocks with the log.
@@ -48,10 +59,21 @@ pub struct AuditCheckpoint {
     pub log_range: Option<Vec<Hex32>>,
 }
 
+/// What the checkpoint records of its pair file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairFileRef {
+    /// Pairs it holds.
+    pub records: u64,
+    /// SHA-256 of the whole file; its first 8 bytes, hex, name it.
+    pub sha256: Hex32,
+}
+
 /// Bytes of one remembered pair: digest and seq.
 const PAIR_RECORD: usize = 16 + 8;
 
-/// Encodes remembered pairs for [`AuditCheckpoint::pairs`].
+/// Encodes remembered pairs as older versions did for
+/// [`AuditCheckpoint::pairs`] (tests write such files).
 pub fn encode_pairs(pairs: &[(PairDigest, u64)]) -> String {
     let mut raw = Vec::with_capacity(pairs.len() * PAIR_RECORD);
     for (digest, seq) in pairs {
@@ -59,6 +81,16 @@ pub fn encode_pairs(pairs: &[(PairDigest, u64)]) -> String {
         raw.extend_from_slice(&seq.to_be_bytes());
     }
     STANDARD.encode(raw)
+}
+
+/// The pair file with SHA-256 `sha256` of the checkpoint `file`: next to it,
+/// `<file name>.<first 8 bytes of the hash, hex>.pairs`. Named by content,
+/// a new pair file never replaces the one the current checkpoint names,
+/// so a crash between writing it and the checkpoint leaves both intact.
+pub fn pair_file_path(file: &Path, sha256: &[u8; 32]) -> PathBuf {
+    let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{}.pairs", hex::encode(&sha256[..8])));
+    file.with_file_name(name)
 }
 
 impl AuditCheckpoint {
@@ -121,8 +153,20 @@ impl AuditCheckpoint {
         Ok(())
     }
 
-    /// The remembered pairs (none for a checkpoint written before pairs
-    /// were kept).
+    /// The remembered pairs of the checkpoint `file`: its pair file (size
+    /// and SHA-256 checked), or the inline pairs of an older version, or
+    /// none (a checkpoint written before pairs were kept).
+    pub fn remembered(&self, file: &Path) -> anyhow::Result<Remembered> {
+        if let Some(pf) = &self.pair_file {
+            return Remembered::open(&pair_file_path(file, &pf.sha256.0), pf.records, &pf.sha256.0);
+        }
+        Ok(match self.pairs {
+            Some(_) => Remembered::from_unsorted(self.decode_pairs()?),
+            None => Remembered::None,
+        })
+    }
+
+    /// The inline pairs of an older version (none if absent).
     pub fn decode_pairs(&self) -> anyhow::Result<Vec<(PairDigest, u64)>> {
         let Some(text) = &self.pairs else {
             return Ok(Vec::new());

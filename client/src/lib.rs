@@ -24,6 +24,7 @@ pub mod floor;
 pub mod global;
 pub mod log_memory;
 pub mod output;
+pub mod pair_sort;
 pub mod pin;
 pub mod progress;
 pub mod receipts;

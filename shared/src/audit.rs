@@ -12,9 +12,11 @@
 //!
 //! These functions trust nothing the node says about itself beyond its
 //! signing key, which the auditor pins. Each failure names the block or
-//! message at fault. [`Auditor`] holds what an audit of a chain in order
-//! must remember between blocks: the expected index, the previous hash and
-//! the (sender, nonce) pairs seen.
+//! message at fault. [`CheckedBlock`] holds what one block's own checks
+//! found (they can run on any thread), [`ChainCursor`] what an audit of a
+//! chain in order must remember between blocks (the expected index and the
+//! previous hash), and [`Auditor`] combines them with the (sender, nonce)
+//! pairs seen, in memory.
 
 use std::collections::HashMap;
 
@@ -246,6 +248,17 @@ pub fn verify_block(
     block_size: u32,
     prev: Option<&Hash>,
 ) -> Result<(), AuditError> {
+    verify_block_pairs(block, node_key, block_size, prev).map(drop)
+}
+
+/// [`verify_block`], returning the [`pair_digest`] of every message, in
+/// seq order.
+fn verify_block_pairs(
+    block: &Block,
+    node_key: &VerifyingKey,
+    block_size: u32,
+    prev: Option<&Hash>,
+) -> Result<Vec<PairDigest>, AuditError> {
     let summary = &block.summary;
     let index = summary.index;
     verify_block_header(summary, node_key, block_size, prev)?;
@@ -257,6 +270,7 @@ pub fn verify_block(
         });
     }
     let mut leaves = Vec::with_capacity(block.messages.len());
+    let mut pairs = Vec::with_capacity(block.messages.len());
     for (expected, m) in (summary.first_seq..).zip(&block.messages) {
         let seq = m.seq;
         if seq != expected {
@@ -276,11 +290,12 @@ pub fn verify_block(
         }
         verify_parsed(seq, &parsed, bytes, &m.signature.0, node_key)?;
         leaves.push(m.leaf_hash.0);
+        pairs.push(pair_digest(&parsed.sender, &parsed.nonce));
     }
     if merkle::root(&leaves) != summary.merkle_root.0 {
         return Err(AuditError::MerkleRoot { index });
     }
-    Ok(())
+    Ok(pairs)
 }
 
 /// The checks every stored message passes, however it was read: bound to
@@ -399,31 +414,151 @@ pub fn pair_digest(sender: &[u8; 32], nonce: &[u8; 16]) -> PairDigest {
     out
 }
 
-/// An audit of a chain, fed its blocks in order (PROTOCOL §8).
+/// What the checks of one block that need no other block found: its
+/// signatures, hashes, messages and Merkle root ([`verify_block`] without
+/// the link to the previous block, which block 0 still checks against
+/// zeros), and the [`pair_digest`] of each message.
+///
+/// These checks are the expensive part of an audit (a strict signature
+/// verification per message) and are independent between blocks, so they
+/// can run on any thread, in any order. [`ChainCursor::accept`] then takes
+/// the results in block order and reports exactly what [`verify_block`]
+/// with the previous hash would have: the first fault of the block, in the
+/// same order of checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedBlock {
+    /// The index the block claims.
+    pub index: u64,
+    /// Its `hash`.
+    pub hash: Hash,
+    /// Its `prev_hash`.
+    pub prev_hash: Hash,
+    /// The block's first seq (`first_seq`).
+    pub first_seq: u64,
+    /// The digests of its messages' (sender, nonce) pairs, in seq order
+    /// from `first_seq`, or the first fault.
+    pub result: Result<Vec<PairDigest>, AuditError>,
+}
+
+impl CheckedBlock {
+    /// Runs the block's own checks.
+    pub fn new(block: &Block, node_key: &VerifyingKey, block_size: u32) -> Self {
+        let s = &block.summary;
+        Self {
+            index: s.index,
+            hash: s.hash.0,
+            prev_hash: s.prev_hash.0,
+            first_seq: s.first_seq,
+            result: verify_block_pairs(block, node_key, block_size, None),
+        }
+    }
+}
+
+impl AuditError {
+    /// Whether [`verify_block_header`] finds this before it checks the link
+    /// to the previous block.
+    fn precedes_link(&self) -> bool {
+        matches!(
+            self,
+            Self::WrongSigner { .. } | Self::HeaderHash { .. } | Self::Moved { .. } | Self::BlockSignature { .. }
+        )
+    }
+}
+
+/// The order-dependent part of an audit (PROTOCOL §8): each block comes at
+/// the expected index and links to the previous one. Fed [`CheckedBlock`]s
+/// in block order.
+#[derive(Debug, Clone)]
+pub struct ChainCursor {
+    next_index: u64,
+    prev_hash: Option<Hash>,
+}
+
+impl ChainCursor {
+    /// A cursor at block `index`, whose predecessor has hash `prev_hash`
+    /// (from a verified header; `None` when unknown, then the first block's
+    /// link is not checked).
+    pub fn starting_at(index: u64, prev_hash: Option<Hash>) -> Self {
+        Self {
+            next_index: index,
+            prev_hash: if index == 0 { Some(GENESIS_PREV_HASH) } else { prev_hash },
+        }
+    }
+
+    /// Checks the next block: its index, the first fault of its own checks
+    /// in [`verify_block`]'s order, and its link. Returns its pair digests;
+    /// the cursor does not move (see [`ChainCursor::advance`]).
+    pub fn accept<'a>(&self, block: &'a CheckedBlock) -> Result<&'a [PairDigest], AuditError> {
+        if block.index != self.next_index {
+            return Err(AuditError::Index {
+                expected: self.next_index,
+                found: block.index,
+            });
+        }
+        if let Err(e) = &block.result
+            && e.precedes_link()
+        {
+            return Err(e.clone());
+        }
+        if let Some(prev) = &self.prev_hash
+            && block.prev_hash != *prev
+        {
+            return Err(AuditError::BrokenLink { index: block.index });
+        }
+        block.result.as_deref().map_err(Clone::clone)
+    }
+
+    /// Moves past a block [`ChainCursor::accept`] accepted.
+    pub fn advance(&mut self, block: &CheckedBlock) {
+        self.prev_hash = Some(block.hash);
+        self.next_index += 1;
+    }
+
+    /// The index of the next block expected.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// The hash of the last block accepted (or the one given at the start).
+    pub fn prev_hash(&self) -> Option<&Hash> {
+        self.prev_hash.as_ref()
+    }
+}
+
+/// The replay a (sender, nonce) pair seen twice makes (PROTOCOL §8): the
+/// message at `seq` repeats the pair of the message at `other`. Named
+/// earlier seq first, as [`Auditor::check`] names it.
+pub fn replay(seq: u64, other: u64, sender: &[u8; 32], nonce: &[u8; 16]) -> AuditError {
+    AuditError::Replay {
+        seq: seq.max(other),
+        first_seq: seq.min(other),
+        sender: hex::encode(sender),
+        nonce: hex::encode(nonce),
+    }
+}
+
+/// An audit of a chain held in memory, fed its blocks in order (PROTOCOL
+/// §8).
 ///
 /// It checks each block completely ([`verify_block`]), that it comes where
 /// expected and links to the previous one, and that none of its messages
 /// repeats a (sender, nonce) pair seen before — in this audit, or in
 /// earlier audits whose pairs were handed over with [`Auditor::remember`].
+/// It keeps every pair in a map (about 50 bytes a message): `sealchain
+/// verify` instead combines [`CheckedBlock`], [`ChainCursor`] and an
+/// external sort of the pairs, in bounded memory.
 #[derive(Debug, Clone)]
 pub struct Auditor {
     node_key: VerifyingKey,
     block_size: u32,
-    next_index: u64,
-    prev_hash: Option<Hash>,
+    cursor: ChainCursor,
     seen: HashMap<PairDigest, u64>,
 }
 
 impl Auditor {
     /// An audit from block 0.
     pub fn new(node_key: VerifyingKey, block_size: u32) -> Self {
-        Self {
-            node_key,
-            block_size,
-            next_index: 0,
-            prev_hash: Some(GENESIS_PREV_HASH),
-            seen: HashMap::new(),
-        }
+        Self::starting_at(node_key, block_size, 0, None)
     }
 
     /// An audit that starts at block `index`, whose predecessor has hash
@@ -431,9 +566,10 @@ impl Auditor {
     /// first block's link is not checked).
     pub fn starting_at(node_key: VerifyingKey, block_size: u32, index: u64, prev_hash: Option<Hash>) -> Self {
         Self {
-            next_index: index,
-            prev_hash: if index == 0 { Some(GENESIS_PREV_HASH) } else { prev_hash },
-            ..Self::new(node_key, block_size)
+            node_key,
+            block_size,
+            cursor: ChainCursor::starting_at(index, prev_hash),
+            seen: HashMap::new(),
         }
     }
 
@@ -444,20 +580,18 @@ impl Auditor {
 
     /// Checks the next block; on success the audit moves past it.
     pub fn check(&mut self, block: &Block) -> Result<(), AuditError> {
+        // The index first, before any work on a block out of place.
         let found = block.summary.index;
-        if found != self.next_index {
+        if found != self.cursor.next_index() {
             return Err(AuditError::Index {
-                expected: self.next_index,
+                expected: self.cursor.next_index(),
                 found,
             });
         }
-        verify_block(block, &self.node_key, self.block_size, self.prev_hash.as_ref())?;
-        // The block verified, so every message parses.
-        let mut pairs = Vec::with_capacity(block.messages.len());
-        for m in &block.messages {
-            let parsed = Message::parse(m.message.as_bytes(), usize::MAX)
-                .map_err(|error| AuditError::InvalidMessage { seq: m.seq, error })?;
-            let digest = pair_digest(&parsed.sender, &parsed.nonce);
+        let checked = CheckedBlock::new(block, &self.node_key, self.block_size);
+        let digests = self.cursor.accept(&checked)?;
+        let mut pairs: Vec<(PairDigest, u64)> = Vec::with_capacity(digests.len());
+        for (&digest, m) in digests.iter().zip(&block.messages) {
             let earlier = self
                 .seen
                 .get(&digest)
@@ -466,29 +600,26 @@ impl Auditor {
             // A pair remembered at this very seq is this message, audited
             // before (a re-audit of remembered blocks).
             if let Some(first_seq) = earlier.filter(|&first| first != m.seq) {
-                return Err(AuditError::Replay {
-                    seq: m.seq.max(first_seq),
-                    first_seq: m.seq.min(first_seq),
-                    sender: hex::encode(parsed.sender),
-                    nonce: hex::encode(parsed.nonce),
-                });
+                // The block verified, so every message parses.
+                let parsed = Message::parse(m.message.as_bytes(), usize::MAX)
+                    .map_err(|error| AuditError::InvalidMessage { seq: m.seq, error })?;
+                return Err(replay(m.seq, first_seq, &parsed.sender, &parsed.nonce));
             }
             pairs.push((digest, m.seq));
         }
         self.seen.extend(pairs);
-        self.prev_hash = Some(block.summary.hash.0);
-        self.next_index += 1;
+        self.cursor.advance(&checked);
         Ok(())
     }
 
     /// The index of the next block expected.
     pub fn next_index(&self) -> u64 {
-        self.next_index
+        self.cursor.next_index()
     }
 
     /// The hash of the last block checked (or the one given at the start).
     pub fn prev_hash(&self) -> Option<&Hash> {
-        self.prev_hash.as_ref()
+        self.cursor.prev_hash()
     }
 
     /// Every pair seen, with the seq of its message, sorted by seq.

@@ -839,3 +839,56 @@ fn the_auditor_refuses_blocks_out_of_order_or_unlinked() {
         Err(AuditError::BrokenLink { index: 2 })
     );
 }
+
+/// The split audit (a block's own checks anywhere, then index and link in
+/// order) names exactly the fault `verify_block` with the previous hash
+/// names, also when a block has several.
+#[test]
+fn checked_blocks_in_order_name_the_fault_verify_block_names() {
+    let chain = chain();
+    let node = chain.node.clone();
+    let vk = chain.vk();
+    let prev = chain.blocks[0].summary.hash.0;
+    let mut variants: Vec<Block> = Vec::new();
+    // Bad link and a bad message (signature, root), resealed: the link first.
+    let mut b = chain.blocks[1].clone();
+    b.summary.prev_hash.0 = [9; 32];
+    b.messages[2].signature.0[0] ^= 1;
+    seal(&mut b, &node);
+    variants.push(b);
+    // Bad link and a bad node signature: the signature first.
+    let mut b = chain.blocks[1].clone();
+    b.summary.prev_hash.0 = [9; 32];
+    seal(&mut b, &node);
+    b.summary.signature.0[3] ^= 1;
+    variants.push(b);
+    // A good link and a bad Merkle root.
+    let mut b = chain.blocks[1].clone();
+    b.summary.merkle_root.0[0] ^= 1;
+    reseal_header(&mut b.summary, &node);
+    variants.push(b);
+    variants.push(chain.blocks[1].clone());
+    for block in &variants {
+        let want = audit::verify_block(block, &vk, BLOCK_SIZE, Some(&prev));
+        let checked = audit::CheckedBlock::new(block, &vk, BLOCK_SIZE);
+        let mut cursor = audit::ChainCursor::starting_at(1, Some(prev));
+        let got = cursor.accept(&checked).map(drop);
+        assert_eq!(got, want, "{block:?}");
+        if got.is_ok() {
+            cursor.advance(&checked);
+            assert_eq!(cursor.prev_hash(), Some(&block.summary.hash.0));
+        }
+    }
+    assert!(matches!(
+        audit::verify_block(&variants[0], &vk, BLOCK_SIZE, Some(&prev)),
+        Err(AuditError::BrokenLink { index: 1 })
+    ));
+    // Out of place: the index before anything else.
+    let checked = audit::CheckedBlock::new(&variants[1], &vk, BLOCK_SIZE);
+    assert_eq!(
+        audit::ChainCursor::starting_at(2, Some(prev))
+            .accept(&checked)
+            .map(drop),
+        Err(AuditError::Index { expected: 2, found: 1 })
+    );
+}

@@ -707,6 +707,43 @@ async fn verify_catches_a_replayed_message_naming_both_seqs() {
     assert!(err.contains("message 3") && err.contains("replay"), "{err}");
     let err = cli.fails(&["verify", "--no-checkpoint"], "message 12").await;
     assert!(err.contains("message 3") && err.contains("replay"), "{err}");
+    // The same through the merge of many sorted runs of pairs on disk.
+    for args in [
+        &["verify", "--no-checkpoint", "--pair-run-records", "2"][..],
+        &["verify", "--from", "2", "--pair-run-records", "1"][..],
+    ] {
+        let err = cli.fails(args, "message 12").await;
+        assert!(
+            err.contains("block 2: message 12: sender")
+                && err.contains("reuses nonce")
+                && err.contains("of message 3 (a replay)"),
+            "{args:?}: {err}"
+        );
+    }
+    // The pairs remembered from the first audit live in a pair file the
+    // checkpoint names by its SHA-256: one changed, cut short or swapped
+    // is refused, naming it.
+    let dir = cli.path("data/checkpoints");
+    let pair_file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pairs"))
+        .expect("a pair file next to the checkpoint");
+    let good = std::fs::read(&pair_file).unwrap();
+    assert_eq!(good.len(), 16 + 10 * 24, "10 pairs of 24 bytes after the magic");
+    let mut changed = good.clone();
+    changed[30] ^= 1;
+    std::fs::write(&pair_file, &changed).unwrap();
+    let err = cli
+        .fails(
+            &["verify", "--from", "2"],
+            "does not have the SHA-256 the checkpoint records",
+        )
+        .await;
+    assert!(err.contains(&pair_file.display().to_string()), "{err}");
+    std::fs::write(&pair_file, &good[..good.len() - 24]).unwrap();
+    cli.fails(&["verify", "--from", "2"], "truncated or replaced").await;
+    std::fs::write(&pair_file, &good).unwrap();
     // A copy of a later message placed before it is named the same way,
     // earlier seq first.
     db.execute(

@@ -2,30 +2,37 @@
 //! nothing the node says beyond its pinned signing key.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use sealchain_shared::api::{Block, BlockSummary, Receipt};
-use sealchain_shared::audit::{self, AuditError, Auditor, PairDigest};
+use sealchain_shared::audit::{self, AuditError, ChainCursor, CheckedBlock};
 use sealchain_shared::note::NoteVerifier;
 use sealchain_shared::tlog::CompactRange;
 use sealchain_shared::tlog_proof::ProofBundle;
 use sealchain_shared::{Hash, hexbytes::HexBytes, merkle};
 use serde::Serialize;
 
-use crate::audit_checkpoint::{AuditCheckpoint, encode_pairs};
+use crate::api::NodeClient;
+use crate::audit_checkpoint::{AuditCheckpoint, PairFileRef, pair_file_path};
 use crate::connect::{Node, connect};
 use crate::global::Global;
 use crate::log_memory::LogMemory;
 use crate::output::{emit, emit_json, one_line};
+use crate::pair_sort::{Found, PairFile, PairFileWriter, PairSorter, RUN_RECORDS, Remembered};
 use crate::progress;
 use crate::receipts::{self, ReceiptLine};
 use crate::trusted_log::{LogMisbehaviour, TrustedLog, verify_bundle};
 use crate::witnessed::{HistoryCheck, PolicyArgs, WitnessReport, witnessed_checkpoint};
 
 /// Blocks (and proofs) fetched ahead while earlier ones are checked.
-const FETCH_AHEAD: usize = 4;
+const FETCH_AHEAD: usize = 16;
+
+/// Blocks being checked at once per core (on the blocking thread pool).
+const CHECKS_PER_CORE: usize = 2;
 
 /// Audit the chain as PROTOCOL §8 says, and optionally your receipts.
 ///
@@ -40,6 +47,15 @@ const FETCH_AHEAD: usize = 4;
 /// named). One changed byte anywhere in a block fails the audit. When --from is above 0 the link of
 /// the first block is checked against the (verified) header of the block
 /// before it.
+///
+/// Each block's own checks (the signatures, hashes and Merkle root) run on
+/// every core, a bounded number of blocks at a time; the checks that need
+/// the order (index, link, history) follow in block order, so the first bad
+/// block is the one named. Memory stays flat however long the chain: the
+/// (sender, nonce) pairs are sorted on disk, in runs of about a million,
+/// next to the checkpoint file (or in the temporary directory with
+/// --no-checkpoint), and a replay is found by merging them at the end. The
+/// report gives the elapsed time and the messages verified per second.
 ///
 /// With --receipts FILE (written by `send` or `simulate --receipts`), each
 /// receipt's node signature is checked, and for receipts whose block is
@@ -64,9 +80,11 @@ const FETCH_AHEAD: usize = 4;
 /// A valid chain can still have been rewritten or cut short since your last
 /// audit. After each successful audit the last verified block (index and
 /// hash) is recorded in the checkpoint file; the next audit fails if the
-/// chain no longer reaches that block or holds another block there. The file
-/// also keeps a digest of every audited (sender, nonce) pair, so an audit
-/// with --from still catches a replay of a message audited before.
+/// chain no longer reaches that block or holds another block there. A pair
+/// file next to it (FILE.HASH.pairs, checked against the SHA-256 the
+/// checkpoint records) keeps a digest of every audited (sender, nonce)
+/// pair, so an audit with --from still catches a replay of a message
+/// audited before.
 ///
 /// With --witness-policy FILE the node's checkpoint (GET /checkpoint) must
 /// first satisfy the policy: signed by the node's log key and cosigned by a
@@ -103,6 +121,10 @@ pub struct Args {
     pub no_checkpoint: bool,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Pairs sorted in memory before a run is written to disk (tests
+    /// lower it to exercise the merge of many runs).
+    #[arg(long, hide = true, default_value_t = RUN_RECORDS)]
+    pub pair_run_records: usize,
 }
 
 /// What was verified (`--json` prints it, with `ok` and `error`).
@@ -119,9 +141,15 @@ struct Report {
     log: Option<LogReport>,
     checkpoint: Option<CheckpointReport>,
     witnessed: Option<WitnessReport>,
-    /// Every (sender, nonce) pair audited, remembered in the checkpoint.
+    /// Wall-clock time of the chain's audit (fetching, checking, the
+    /// replay merge), milliseconds.
+    elapsed_ms: u64,
+    /// Messages verified per second of `elapsed_ms`.
+    messages_per_second: u64,
+    /// The pairs of earlier audits and this one, sorted, to be recorded
+    /// with the checkpoint.
     #[serde(skip)]
-    pairs: Vec<(PairDigest, u64)>,
+    pair_file: Option<PairFile>,
     /// The log's compact range over the verified blocks' messages.
     #[serde(skip)]
     log_range: Option<CompactRange>,
@@ -210,16 +238,32 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         }),
         ..Report::default()
     };
-    let previous = checkpoint.as_ref().and_then(|(_, c)| c.as_ref());
+    let previous = checkpoint.as_ref().and_then(|(file, c)| c.as_ref().map(|c| (*file, c)));
+    let pairs = PairStore {
+        dir: match &checkpoint {
+            Some(_) => checkpoint_file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_owned),
+            None => std::env::temp_dir(),
+        },
+        keep: checkpoint.is_some(),
+        run_records: args.pair_run_records,
+    };
+    let started = Instant::now();
     let mut result = audit_chain(
         &node,
         args.from,
         receipts.unwrap_or_default(),
         previous,
         witnessed,
+        &pairs,
         &mut report,
     )
     .await;
+    let elapsed = started.elapsed();
+    report.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    report.messages_per_second = (report.messages_verified as f64 / elapsed.as_secs_f64().max(1e-3)) as u64;
     if result.is_ok() {
         result = compare_with_log(&node, &tlog, args.from, global.timeout, &mut report).await;
     }
@@ -245,8 +289,18 @@ fn describe(r: &Report) -> String {
     let mut text = match &r.last_verified {
         Some(last) => format!(
             "chain ok: blocks {}..={} ({} blocks, {} messages) verified against signing key {}\n\
-             last block {} {}\n",
-            r.from, last.index, r.blocks_verified, r.messages_verified, r.signing_key, last.index, last.hash
+             last block {} {}\n\
+             throughput: {} messages in {:.1} s ({} messages/s)\n",
+            r.from,
+            last.index,
+            r.blocks_verified,
+            r.messages_verified,
+            r.signing_key,
+            last.index,
+            last.hash,
+            r.messages_verified,
+            r.elapsed_ms as f64 / 1000.0,
+            r.messages_per_second
         ),
         None => format!(
             "chain ok: no sealed blocks from {} ({} in the chain)\n",
@@ -318,32 +372,62 @@ fn record_checkpoint(
     if let Some(last) = &report.last_verified
         && previous.is_none_or(|p| last.index >= p.index)
     {
+        // The pair file first: the checkpoint names it by its hash.
+        let pair_file = match report.pair_file.take() {
+            Some(pairs) => {
+                let recorded = PairFileRef {
+                    records: pairs.records,
+                    sha256: HexBytes(pairs.sha256),
+                };
+                let path = pair_file_path(file, &pairs.sha256);
+                pairs.persist(&path)?;
+                Some(recorded)
+            }
+            None => None,
+        };
         AuditCheckpoint {
             signing_key: node.info.signing_key,
             index: last.index,
             hash: last.hash,
             verified_at: sealchain_shared::now_ms(),
-            pairs: Some(encode_pairs(&report.pairs)),
+            pairs: None,
+            pair_file: pair_file.clone(),
             log_range: report
                 .log_range
                 .as_ref()
                 .map(|r| r.hashes().iter().copied().map(HexBytes).collect()),
         }
         .save(file)?;
+        // The pair file the checkpoint no longer names.
+        if let Some(old) = previous.and_then(|p| p.pair_file.as_ref())
+            && pair_file.as_ref().is_none_or(|new| new.sha256 != old.sha256)
+        {
+            std::fs::remove_file(pair_file_path(file, &old.sha256.0)).ok();
+        }
         cp_report.recorded = Some(last.index);
     }
     report.checkpoint = Some(cp_report);
     Ok(())
 }
 
+/// Where the audit's (sender, nonce) pairs are sorted, and whether the
+/// merged pairs are kept for the checkpoint.
+struct PairStore {
+    dir: PathBuf,
+    keep: bool,
+    run_records: usize,
+}
+
 async fn audit_chain(
     node: &Node,
     from: u64,
     receipts: Vec<ReceiptLine>,
-    checkpoint: Option<&AuditCheckpoint>,
+    checkpoint_file: Option<(&Path, &AuditCheckpoint)>,
     witnessed: Option<(WitnessReport, sealchain_shared::policy::Witnessed)>,
+    pairs: &PairStore,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let checkpoint = checkpoint_file.map(|(_, cp)| cp);
     let key = &node.signing_key;
     let block_size = node.info.block_size;
     let count = node.client.block_count().await.context("counting blocks")?;
@@ -392,11 +476,11 @@ async fn audit_chain(
         Some((_, w)) => Some(HistoryCheck::start(node, w, from * u64::from(block_size)).await?),
         None => None,
     };
-    let mut auditor = Auditor::starting_at(*key, block_size, from, prev);
-    if let Some(cp) = checkpoint {
-        // Replays of messages audited before, also before --from.
-        auditor.remember(cp.decode_pairs()?);
-    }
+    // Replays of messages audited before, also before --from.
+    let mut remembered = match checkpoint_file {
+        Some((file, cp)) => cp.remembered(file)?,
+        None => Remembered::None,
+    };
     // The log's range over the blocks' messages: from the empty tree, or
     // from the range an earlier audit recorded right before --from.
     report.log_range = match checkpoint {
@@ -405,53 +489,99 @@ async fn audit_chain(
         _ => None,
     };
 
-    let bar = progress::counter(count - from, "verifying");
+    let bar = progress::messages((count - from) * u64::from(block_size), "verifying");
     let client = node.client.clone();
+    let node_key = *key;
+    let in_flight = std::thread::available_parallelism().map_or(1, NonZeroUsize::get) * CHECKS_PER_CORE;
+    // Fetched in order, FETCH_AHEAD at a time; then decoded and checked on
+    // the blocking pool, `in_flight` at a time, and handed on in order.
     let mut blocks = stream::iter(from..count)
         .map(|i| {
             let client = client.clone();
             async move {
-                client.block(i).await.map_err(|e| match e.status() {
-                    // The node counts it as sealed but cannot produce it.
-                    Some(404) => anyhow!("block {i} is missing: the node counts {count} sealed blocks but answers {e}"),
-                    _ => anyhow::Error::new(e).context(format!("fetching block {i}")),
-                })
+                let bytes = client.block_bytes(i).await.map_err(|e| fetch_error(e, i, count))?;
+                anyhow::Ok((i, bytes))
             }
         })
-        .buffered(FETCH_AHEAD);
+        .buffered(FETCH_AHEAD)
+        .map(|fetched| async move {
+            let (i, bytes) = fetched?;
+            actix_rt::task::spawn_blocking(move || {
+                let block = NodeClient::decode_block(&bytes).map_err(|e| fetch_error(e, i, count))?;
+                let checked = CheckedBlock::new(&block, &node_key, block_size);
+                anyhow::Ok((block, checked))
+            })
+            .await
+            .context("checking a block")?
+        })
+        .buffered(in_flight);
+    let mut cursor = ChainCursor::starting_at(from, prev);
+    let mut sorter = PairSorter::new(&pairs.dir, pairs.run_records);
     let mut expected = from;
-    while let Some(block) = blocks.next().await {
-        let block = block?;
-        auditor.check(&block).map_err(|e| fail(e, from, expected))?;
-        if let Some(history) = history.as_mut() {
-            for m in &block.messages {
-                history.push(m.leaf_hash.0)?;
+    while let Some(next) = blocks.next().await {
+        let step = async {
+            let (block, checked) = next?;
+            let digests = cursor.accept(&checked).map_err(|e| fail(e, from, expected))?;
+            for (seq, digest) in (checked.first_seq..).zip(digests) {
+                sorter.push(*digest, seq).context("sorting the audited pairs")?;
             }
-        }
-        if let Some(cp) = checkpoint {
-            cp.check_block(expected, &block.summary.hash)?;
-        }
-        if let Some(range) = report.log_range.as_mut() {
-            // Verified by the auditor: each is SHA-256(0x00 || signature || message).
-            block.messages.iter().for_each(|m| range.append(m.leaf_hash.0, |_| {}));
-        }
-        if let Some(receipts) = by_block.remove(&expected) {
-            check_receipts_in_block(node, &block, &receipts).await?;
-            if let Some(rr) = report.receipts.as_mut() {
-                rr.included += receipts.len() as u64;
+            cursor.advance(&checked);
+            if let Some(history) = history.as_mut() {
+                for m in &block.messages {
+                    history.push(m.leaf_hash.0)?;
+                }
             }
+            if let Some(cp) = checkpoint {
+                cp.check_block(expected, &block.summary.hash)?;
+            }
+            if let Some(range) = report.log_range.as_mut() {
+                // Verified: each is SHA-256(0x00 || signature || message).
+                block.messages.iter().for_each(|m| range.append(m.leaf_hash.0, |_| {}));
+            }
+            if let Some(receipts) = by_block.remove(&expected) {
+                check_receipts_in_block(node, &block, &receipts).await?;
+                if let Some(rr) = report.receipts.as_mut() {
+                    rr.included += receipts.len() as u64;
+                }
+            }
+            report.blocks_verified += 1;
+            report.messages_verified += block.messages.len() as u64;
+            report.last_verified = Some(BlockRef {
+                index: expected,
+                hash: block.summary.hash,
+            });
+            bar.inc(block.messages.len() as u64);
+            anyhow::Ok(())
         }
-        report.blocks_verified += 1;
-        report.messages_verified += block.messages.len() as u64;
-        report.last_verified = Some(BlockRef {
-            index: expected,
-            hash: block.summary.hash,
-        });
+        .await;
+        if let Err(error) = step {
+            bar.finish_and_clear();
+            // A replay among the blocks before this one is met first.
+            let found = sorter
+                .find_replay(&mut remembered, None)
+                .context("sorting the audited pairs")?;
+            return Err(match found {
+                Some(found) => replay_error(node, found, from).await?,
+                None => error,
+            });
+        }
         expected += 1;
-        bar.inc(1);
     }
     bar.finish_and_clear();
-    report.pairs = auditor.pairs();
+    let mut out = match pairs.keep {
+        true => Some(PairFileWriter::new(&pairs.dir).with_context(|| format!("writing in {}", pairs.dir.display()))?),
+        false => None,
+    };
+    if let Some(found) = sorter
+        .find_replay(&mut remembered, out.as_mut())
+        .context("sorting the audited pairs")?
+    {
+        return Err(replay_error(node, found, from).await?);
+    }
+    report.pair_file = out
+        .map(PairFileWriter::finish)
+        .transpose()
+        .context("writing the audited pairs")?;
     if let (Some(history), Some((mut witness_report, _))) = (history, witnessed) {
         witness_report.covered = history.finish(node, count * u64::from(block_size)).await?;
         report.witnessed = Some(witness_report);
@@ -474,6 +604,42 @@ async fn audit_chain(
         }
     }
     Ok(())
+}
+
+/// Why block `i` could not be fetched.
+fn fetch_error(e: crate::api::ApiError, i: u64, count: u64) -> anyhow::Error {
+    match e.status() {
+        // The node counts it as sealed but cannot produce it.
+        Some(404) => anyhow!("block {i} is missing: the node counts {count} sealed blocks but answers {e}"),
+        _ => anyhow::Error::new(e).context(format!("fetching block {i}")),
+    }
+}
+
+/// The replay the pair merge found, named as an audit in order names it:
+/// the block holding the message is fetched again for its sender and
+/// nonce, and must still verify and hold that pair.
+async fn replay_error(node: &Node, found: Found, from: u64) -> anyhow::Result<anyhow::Error> {
+    let at = found.seq / node.block_size();
+    let block = node.client.block(at).await.map_err(|e| fetch_error(e, at, at + 1))?;
+    let checked = CheckedBlock::new(&block, &node.signing_key, node.info.block_size);
+    let message = found
+        .seq
+        .checked_sub(block.summary.first_seq)
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| Some((block.messages.get(i)?, *checked.result.as_ref().ok()?.get(i)?)))
+        .filter(|(_, digest)| *digest == found.digest)
+        .and_then(|(m, _)| sealchain_shared::message::Message::parse(m.message.as_bytes(), usize::MAX).ok());
+    let Some(parsed) = message else {
+        bail!(
+            "block {at} changed during the audit: it no longer holds the verified message {} it held",
+            found.seq
+        );
+    };
+    Ok(fail(
+        audit::replay(found.seq, found.other, &parsed.sender, &parsed.nonce),
+        from,
+        at,
+    ))
 }
 
 /// The audit error, and how far the audit got before it.
