@@ -310,7 +310,7 @@ fn verify_parsed(
     if parsed.node != node_key.to_bytes() {
         return Err(AuditError::WrongNode { seq });
     }
-    message::verify(&parsed.sender, message_bytes, signature).map_err(|_| AuditError::MessageSignature { seq })
+    message::verify_cached(&parsed.sender, message_bytes, signature).map_err(|_| AuditError::MessageSignature { seq })
 }
 
 /// Checks entry `seq` of the log (PROTOCOL §9: a `signed_message`, as

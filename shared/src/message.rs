@@ -413,6 +413,43 @@ pub fn verify(sender: &[u8; 32], message_bytes: &[u8], signature: &[u8; SIGNATUR
         .map_err(|_| SignatureError::Invalid)
 }
 
+/// Keys decoded per thread by [`verify_cached`] before it forgets them all.
+const SENDER_KEYS_PER_THREAD: usize = 4096;
+
+thread_local! {
+    static SENDER_KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], VerifyingKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// [`verify`], with the sender's decoded key kept for the next message of
+/// the same sender on this thread.
+///
+/// Decoding a key is a point decompression (a field square root), about a
+/// tenth of a strict verification, and a chain holds many messages of each
+/// sender. Decoding is a function of the 32 bytes, so the answer is exactly
+/// [`verify`]'s: a key that does not decode is not kept, and is refused
+/// again each time. At most 4,096 keys per thread: a thread that meets more
+/// forgets them all and starts over.
+pub fn verify_cached(
+    sender: &[u8; 32],
+    message_bytes: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), SignatureError> {
+    let key = SENDER_KEYS.with_borrow_mut(|keys| {
+        if let Some(key) = keys.get(sender) {
+            return Ok(*key);
+        }
+        let key = VerifyingKey::from_bytes(sender).map_err(|_| SignatureError::BadSenderKey)?;
+        if keys.len() >= SENDER_KEYS_PER_THREAD {
+            keys.clear();
+        }
+        keys.insert(*sender, key);
+        Ok(key)
+    })?;
+    key.verify_strict(&signing_input(message_bytes), &Signature::from_bytes(signature))
+        .map_err(|_| SignatureError::Invalid)
+}
+
 /// `signed_message = sig || message_bytes`, split but not yet verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedMessage {

@@ -189,3 +189,70 @@ fn speccheck_s_at_least_l_is_the_only_fault_of_vectors_6_and_7() {
         assert_eq!(results(&msg, &key, &sig), (false, false), "vector {i} as published");
     }
 }
+
+/// `message::verify_cached` (which keeps decoded sender keys per thread)
+/// answers exactly what `message::verify` answers, the first time and from
+/// its cache, for valid signatures, small-order and mixed keys and R,
+/// non-canonical S, keys that do not decode, and after its cache overflows.
+#[test]
+fn the_key_cache_accepts_and_refuses_exactly_what_strict_verification_does() {
+    use ed25519_dalek::SigningKey;
+    use sealchain_shared::message;
+
+    let bytes = br#"{"v":1,"topic":"t"}"#;
+    let mut cases: Vec<([u8; 32], Vec<u8>, [u8; 64])> = Vec::new();
+    // The speccheck keys and signatures, over a sealchain signing input and
+    // over the signing input their signature was made for (none verifies as
+    // a sealchain signature; what counts is that both functions agree).
+    for i in 0..VECTORS.len() {
+        let (msg, key, sig) = vector(i);
+        cases.push((key, bytes.to_vec(), sig));
+        cases.push((key, msg, sig));
+    }
+    // A key that does not decode (no point has this y).
+    let undecodable = (0u8..=255)
+        .map(|b| {
+            let mut k = [0u8; 32];
+            k[0] = b;
+            k[31] = 0x7f;
+            k
+        })
+        .find(|k| VerifyingKey::from_bytes(k).is_err())
+        .expect("some y is not on the curve");
+    cases.push((undecodable, bytes.to_vec(), [0; 64]));
+    // Valid signatures from more senders than the cache holds, each also
+    // with a changed message and with S + L (the same scalar, not canonical).
+    for seed in 0..4200u32 {
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&seed.to_le_bytes());
+        let key = SigningKey::from_bytes(&secret);
+        let sig = message::sign(&key, bytes).to_bytes();
+        let public = key.verifying_key().to_bytes();
+        cases.push((public, bytes.to_vec(), sig));
+        if seed % 100 == 0 {
+            cases.push((public, b"{}".to_vec(), sig));
+            let mut s_plus_l = sig;
+            let mut carry = 0u16;
+            for (b, l) in s_plus_l[32..].iter_mut().zip(L) {
+                let sum = u16::from(*b) + u16::from(l) + carry;
+                *b = sum as u8;
+                carry = sum >> 8;
+            }
+            cases.push((public, bytes.to_vec(), s_plus_l));
+        }
+    }
+    let mut accepted = 0;
+    for round in 0..2 {
+        for (i, (key, msg, sig)) in cases.iter().enumerate() {
+            let expected = message::verify(key, msg, sig);
+            assert_eq!(
+                message::verify_cached(key, msg, sig),
+                expected,
+                "case {i}, round {round}"
+            );
+            accepted += usize::from(expected.is_ok());
+        }
+    }
+    // The 4,200 valid signatures, twice; nothing else.
+    assert_eq!(accepted, 2 * 4200);
+}

@@ -45,7 +45,7 @@ pub fn open_and_verify(
     if parsed.node != *node_key {
         return Err(Rejection::WrongNode);
     }
-    message::verify(&parsed.sender, &signed.message_bytes, &signed.signature).map_err(|e| match e {
+    message::verify_cached(&parsed.sender, &signed.message_bytes, &signed.signature).map_err(|e| match e {
         SignatureError::BadSenderKey => {
             Rejection::InvalidSignature("sender is not a valid Ed25519 public key, so no signature can verify".into())
         }
