@@ -9,6 +9,8 @@
 # On the chain in database DB (keys in KEYS), with the release binaries:
 # 1. start-up: from starting the node to its first `/readyz` 200;
 # 2. ingest: `sealchain bench --messages GROWTH_INGEST --concurrency 64`,
+#    after loading the messages table's indexes into shared_buffers
+#    (pg_prewarm; GROWTH_PREWARM=0 skips it),
 #    with the node's and the database's Postgres backends' CPU time per
 #    accepted message (utime + stime from /proc) — CPU time, so that the neighbours of a shared machine do not
 #    change the figure;
@@ -17,7 +19,9 @@
 #    sends GROWTH_READ_COUNT GETs (default 2,000) of each kind, one after
 #    another at GROWTH_READ_RATE a second (default 200), for random rows:
 #    blocks by index, by hash, the head, messages, inclusion proofs and
-#    pages of `GET /v1/blocks?from=`; prints each kind's p50, p99, maximum;
+#    pages of `GET /v1/blocks?from=`; prints each kind's p50, p99, maximum,
+#    and first the same for `/healthz` (no database, no work: what the
+#    machine itself adds to a request's latency);
 # 4. the node's resident memory (RSS, and its peak) after all that;
 # 5. `sealchain verify` of the whole chain: messages/s and peak RSS;
 # 6. bytes per message in Postgres (tables and indexes).
@@ -34,6 +38,7 @@ WRITE_RATE="${GROWTH_WRITE_RATE:-500}"
 READ_RATE="${GROWTH_READ_RATE:-200}"
 READ_COUNT="${GROWTH_READ_COUNT:-2000}"
 VERIFY="${GROWTH_VERIFY:-1}"
+PREWARM="${GROWTH_PREWARM:-1}"
 
 say() { echo "growth: $*" >&2; }
 cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
@@ -66,7 +71,7 @@ sql() { psql -At "$URL" -c "$1"; }
 now() { date +%s.%N; }
 
 messages="$(sql "SELECT next_seq FROM chain_state")"
-settings="$(sql "SELECT string_agg(name || ' = ' || setting || COALESCE(unit, ''), ', ' ORDER BY name) FROM pg_settings
+settings="$(sql "SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
     WHERE name IN ('shared_buffers', 'checkpoint_timeout', 'max_wal_size', 'wal_compression', 'synchronous_commit')")"
 say "chain $DB: $messages messages"
 
@@ -85,7 +90,14 @@ startup="$(echo "$(now) - $t0" | bc)"
 say "ready in $startup s"
 CLI=("$CLI_BIN" --node "$NODE" --no-pin --data-dir "$WORK/data" --timeout 60s)
 
-# 2. ingest
+# 2. ingest, on a warm cache: a node that has been running holds the
+# indexes it inserts into in shared_buffers (if they fit); right after a
+# seed or a restart they would come from the disk or the page cache.
+if [ "$PREWARM" = 1 ]; then
+    sql "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
+    sql "SELECT sum(pg_prewarm(c.oid::regclass)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = 'messages'::regclass" >/dev/null
+fi
 pg_backends() { psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'"; }
 cpu0="$(cpu_ticks "$NODE_PID")"
 pg0=0
@@ -114,6 +126,7 @@ kinds = {
     "proof": [f"/v1/messages/{random.randrange(msgs)}/proof" for _ in range(n)],
     "page": [f"/v1/blocks?from={random.randrange(blocks)}" for _ in range(n)],
     "head": ["/v1/blocks/head"],
+    "health": ["/healthz"],
 }
 for kind, paths in kinds.items():
     open(f"{work}/{kind}.paths", "w").write("\n".join(paths) + "\n")
@@ -131,7 +144,7 @@ sleep 3
 seq_before="$(sql "SELECT next_seq FROM chain_state")"
 t_reads="$(now)"
 reads=()
-for kind in block hash head message proof page; do
+for kind in health block hash head message proof page; do
     line="$(scripts/read-probe.py "$NODE" "$WORK/$kind.paths" "$READ_RATE" "$READ_COUNT")"
     reads+=("$kind: $line")
     say "read $kind: $line"

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# What the classic scenario (10 clients, one message a second each, for a
+# minute) costs the node and Postgres, as a share of one core:
+#
+#     scripts/classic-cpu.sh                 # the scenario on a fresh chain
+#     CLASSIC_SECONDS=300 scripts/classic-cpu.sh
+#
+# Starts a node (release build, default settings: a checkpoint a second,
+# the event stream's poller, metrics upkeep) on a fresh database, runs
+# `sealchain simulate --clients 10 --interval 1s`, with one `sealchain
+# blocks follow` reader attached to the event stream, and reads the CPU
+# time (utime + stime from /proc) of the node and of the database's
+# Postgres backends before and after. Prints each as a percentage of one
+# core over the scenario's wall time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${CLASSIC_SECONDS:-60}"
+cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+eval "$(scripts/test-postgres.sh)"
+BASE_URL="${TEST_DATABASE_URL%/*}"
+DB="sealchain_classic_cpu_$$"
+WORK="$(mktemp -d)"
+NODE_PID=""
+FOLLOW_PID=""
+cleanup() {
+    [ -n "$FOLLOW_PID" ] && kill "$FOLLOW_PID" 2>/dev/null
+    [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    psql -q "$TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+TICK="$(getconf CLK_TCK)"
+cpu_ticks() {
+    local total=0 pid stat
+    for pid in "$@"; do
+        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+        stat="${stat##*) }"
+        # shellcheck disable=SC2086
+        set -- $stat
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+
+psql -q "$TEST_DATABASE_URL" -c "CREATE DATABASE $DB"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+NODE="http://127.0.0.1:$PORT"
+target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$WORK/keys" \
+    --log-format json >"$WORK/node.log" 2>&1 &
+NODE_PID=$!
+until curl -fs "$NODE/readyz" >/dev/null 2>&1; do
+    kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node.log" >&2; exit 1; }
+    sleep 0.1
+done
+CLI=(target/release/sealchain --node "$NODE" --no-pin --data-dir "$WORK/data")
+"${CLI[@]}" blocks follow >/dev/null 2>&1 &
+FOLLOW_PID=$!
+sleep 2
+
+pg="$(psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'" | tr '\n' ' ')"
+# shellcheck disable=SC2086
+read -r node0 pg0 t0 <<<"$(cpu_ticks "$NODE_PID") $(cpu_ticks $pg) $(date +%s.%N)"
+"${CLI[@]}" simulate --keys "$WORK/client-keys" --clients 10 --interval 1s --duration "${DURATION}s" \
+    >"$WORK/simulate.out" 2>&1
+# Backends that started during the scenario count whole.
+pg="$(psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB' AND pid <> pg_backend_pid()" | tr '\n' ' ')"
+# shellcheck disable=SC2086
+read -r node1 pg1 t1 <<<"$(cpu_ticks "$NODE_PID") $(cpu_ticks $pg) $(date +%s.%N)"
+stored="$(psql -At "$BASE_URL/$DB" -c "SELECT next_seq FROM chain_state")"
+
+python3 - "$node0" "$node1" "$pg0" "$pg1" "$t0" "$t1" "$TICK" "$stored" <<'EOF'
+import sys
+n0, n1, p0, p1 = (int(x) for x in sys.argv[1:5])
+t0, t1, tick, stored = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+wall = t1 - t0
+node = (n1 - n0) / tick
+pg = (p1 - p0) / tick
+print(f"classic scenario: {stored} messages in {wall:.1f} s")
+print(f"node CPU:     {node:.2f} s = {100 * node / wall:.2f} % of one core")
+print(f"Postgres CPU: {pg:.2f} s = {100 * pg / wall:.2f} % of one core (the database's backends)")
+EOF
