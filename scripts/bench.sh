@@ -27,6 +27,8 @@
 # shared, and a process that waits for a core costs no CPU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+. scripts/measure.sh
 
 MESSAGES="${BENCH_MESSAGES:-150000}"
 SECONDS_MAX="${BENCH_SECONDS:-600}"
@@ -68,21 +70,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-TICK="$(getconf CLK_TCK)"
 CORES="$(nproc)"
-
-# utime + stime, in clock ticks, of the given pids (those still alive).
-cpu_ticks() {
-    local total=0 pid stat
-    for pid in "$@"; do
-        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
-        stat="${stat##*) }"
-        # shellcheck disable=SC2086
-        set -- $stat
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
 
 # stime alone, in clock ticks, of one pid.
 sys_ticks() {
@@ -104,8 +92,6 @@ pg_shared_pids() {
         ('walwriter', 'checkpointer', 'background writer', 'autovacuum launcher', 'walsender', \
          'logical replication launcher')"
 }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_node DB [extra args...]: starts a node on a new database DB.
 start_node() {

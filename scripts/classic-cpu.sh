@@ -14,6 +14,8 @@
 # core over the scenario's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+. scripts/measure.sh
 
 DURATION="${CLASSIC_SECONDS:-60}"
 cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
@@ -30,21 +32,9 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-TICK="$(getconf CLK_TCK)"
-cpu_ticks() {
-    local total=0 pid stat
-    for pid in "$@"; do
-        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
-        stat="${stat##*) }"
-        # shellcheck disable=SC2086
-        set -- $stat
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
 
 psql -q "$TEST_DATABASE_URL" -c "CREATE DATABASE $DB"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 NODE="http://127.0.0.1:$PORT"
 target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$WORK/keys" \
     --log-format json >"$WORK/node.log" 2>&1 &

@@ -30,6 +30,8 @@
 # GROWTH_INGEST plus the simulate load, a few percent of 1 M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+. scripts/measure.sh
 
 DB="${1:?usage: scripts/growth.sh DB KEYS}"
 KEYS="${2:?usage: scripts/growth.sh DB KEYS}"
@@ -56,16 +58,7 @@ cleanup() {
     [ -n "${GROWTH_KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
-TICK="$(getconf CLK_TCK)"
 
-cpu_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat")"
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 sql() { psql -At "$URL" -c "$1"; }
 now() { date +%s.%N; }
@@ -76,7 +69,7 @@ settings="$(sql "SELECT string_agg(name || ' = ' || current_setting(name), ', ' 
 say "chain $DB: $messages messages"
 
 # 1. start-up
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 NODE="http://127.0.0.1:$PORT"
 t0="$(now)"
 "$NODE_BIN" --listen "127.0.0.1:$PORT" --database-url "$URL" --keys-dir "$KEYS" --log-format json \
@@ -100,13 +93,13 @@ if [ "$PREWARM" = 1 ]; then
 fi
 pg_backends() { psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'"; }
 cpu0="$(cpu_ticks "$NODE_PID")"
-pg0=0
-for pid in $(pg_backends); do pg0=$((pg0 + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done
+# shellcheck disable=SC2046
+pg0="$(cpu_ticks $(pg_backends))"
 "${CLI[@]}" --json bench --messages "$INGEST" --concurrency 64 --clients 100 >"$WORK/bench.json"
 cpu1="$(cpu_ticks "$NODE_PID")"
 # Backends that started during the load count whole.
-pg1=0
-for pid in $(pg_backends); do pg1=$((pg1 + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done
+# shellcheck disable=SC2046
+pg1="$(cpu_ticks $(pg_backends))"
 pg_us="$(echo "($pg1 - $pg0) * 1000000 / $TICK / $INGEST" | bc)"
 rate="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(round(r["accepted_per_second"]))' "$WORK/bench.json")"
 errors="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$WORK/bench.json")"

@@ -19,6 +19,8 @@
 # Run as root (the clusters run as the postgres user) or as postgres.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+. scripts/measure.sh
 
 MESSAGES="${REPLICA_MESSAGES:-300000}"
 READ_SECONDS="${REPLICA_READ_SECONDS:-15}"
@@ -28,7 +30,6 @@ command -v wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install
 cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 WORK="$(mktemp -d)"
 chmod 755 "$WORK"
@@ -46,18 +47,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-TICK="$(getconf CLK_TCK)"
-cpu_ticks() {
-    local total=0 pid stat
-    for pid in "$@"; do
-        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
-        stat="${stat##*) }"
-        # shellcheck disable=SC2086
-        set -- $stat
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
 # Every process of a cluster: the postmaster and its children.
 cluster_pids() {
     local pm

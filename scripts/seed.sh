@@ -11,6 +11,8 @@
 # same keys directory). Prints the time taken and the chain's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+. scripts/measure.sh
 
 MESSAGES="${1:?usage: scripts/seed.sh MESSAGES}"
 DB="${SEED_DB:-sealchain_seed}"
@@ -27,7 +29,7 @@ psql -At "$BASE_URL/$DB" -c "SELECT 'database ' || current_database() || ': ' ||
     pg_size_pretty(pg_database_size(current_database())) || ', ' || next_seq || ' messages' FROM chain_state"
 
 if [ -n "${SEED_VERIFY:-}" ]; then
-    PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    PORT="$(free_port)"
     target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" \
         --log-format json >/dev/null 2>&1 &
     NODE_PID=$!
