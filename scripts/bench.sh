@@ -103,12 +103,7 @@ start_node() {
     "$NODE_BIN" --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$db" --keys-dir "$WORK/keys" \
         --log-format json "$@" >"$WORK/$db.log" 2>&1 &
     NODE_PID=$!
-    for _ in $(seq 1 300); do
-        curl -fs "$NODE_URL/readyz" >/dev/null 2>&1 && return 0
-        kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/$db.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    say "the node did not become ready"; exit 1
+    wait_ready "$NODE_URL" "$NODE_PID" "$WORK/$db.log"
 }
 
 stop_node() {

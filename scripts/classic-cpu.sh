@@ -39,10 +39,7 @@ NODE="http://127.0.0.1:$PORT"
 target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$WORK/keys" \
     --log-format json >"$WORK/node.log" 2>&1 &
 NODE_PID=$!
-until curl -fs "$NODE/readyz" >/dev/null 2>&1; do
-    kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node.log" >&2; exit 1; }
-    sleep 0.1
-done
+wait_ready "$NODE" "$NODE_PID" "$WORK/node.log"
 CLI=(target/release/sealchain --node "$NODE" --no-pin --data-dir "$WORK/data")
 "${CLI[@]}" blocks follow >/dev/null 2>&1 &
 FOLLOW_PID=$!

@@ -15,6 +15,8 @@
 # explorer's own queries shows their plans and times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+. scripts/measure.sh
 
 MESSAGES="${1:-1000000}"
 BLOCK_SIZE=100
@@ -38,12 +40,8 @@ start_node() {
     "$NODE" --listen "127.0.0.1:$PORT" --database-url "$URL" --keys-dir "$WORK/keys" \
         --block-size "$BLOCK_SIZE" >"$WORK/node.log" 2>&1 &
     NODE_PID=$!
-    for _ in $(seq 600); do
-        curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return
-        kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node.log" >&2; exit 1; }
-        sleep 0.5
-    done
-    echo "the node did not become ready" >&2; exit 1
+    # The first start after the fill adds a million leaves to the log.
+    wait_ready "http://127.0.0.1:$PORT" "$NODE_PID" "$WORK/node.log" 300
 }
 stop_node() { kill "$NODE_PID"; wait "$NODE_PID" || true; NODE_PID=; }
 

@@ -75,10 +75,7 @@ t0="$(now)"
 "$NODE_BIN" --listen "127.0.0.1:$PORT" --database-url "$URL" --keys-dir "$KEYS" --log-format json \
     >"$WORK/node.log" 2>&1 &
 NODE_PID=$!
-until curl -fs "$NODE/readyz" >/dev/null 2>&1; do
-    kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node.log" >&2; exit 1; }
-    sleep 0.01
-done
+wait_ready "$NODE" "$NODE_PID" "$WORK/node.log"
 startup="$(echo "$(now) - $t0" | bc)"
 say "ready in $startup s"
 CLI=("$CLI_BIN" --node "$NODE" --no-pin --data-dir "$WORK/data" --timeout 60s)

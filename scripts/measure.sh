@@ -1,5 +1,6 @@
 # Helpers shared by the measuring scripts (bench.sh, growth.sh,
-# classic-cpu.sh, replica-bench.sh, seed.sh); sourced, not run.
+# classic-cpu.sh, replica-bench.sh, seed.sh, explorer-bench.sh); sourced,
+# not run.
 
 # Clock ticks per second, the unit of cpu_ticks.
 TICK="$(getconf CLK_TCK)"
@@ -20,3 +21,17 @@ cpu_ticks() {
 
 # A TCP port on 127.0.0.1 that is free now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_ready URL PID LOG [SECONDS]: waits (tries 10 ms apart, for about
+# SECONDS, default 30) until the node at URL answers `/readyz` with 200; if
+# its process PID exits first, prints LOG and exits 1.
+wait_ready() {
+    local url="$1" pid="$2" log="$3" seconds="${4:-30}" _
+    for _ in $(seq 1 $((seconds * 100))); do
+        curl -fs "$url/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+        sleep 0.01
+    done
+    echo "the node at $url did not become ready" >&2
+    exit 1
+}

@@ -90,10 +90,7 @@ run() {
     target/release/sealchain-node --listen "127.0.0.1:$port" --database-url "$PRIMARY/chain" \
         --keys-dir "$WORK/keys" --log-format json "$@" >"$WORK/node-$label.log" 2>&1 &
     NODE_PID=$!
-    until curl -fs "$node/readyz" >/dev/null 2>&1; do
-        kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/node-$label.log" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_ready "$node" "$NODE_PID" "$WORK/node-$label.log"
     target/release/sealchain --node "$node" --no-pin --data-dir "$WORK/data" simulate --keys "$WORK/sim-keys" \
         --clients $((WRITE_RATE / 10)) --interval 100ms --duration 1h >"$WORK/sim-$label.log" 2>&1 &
     SIM_PID=$!

@@ -30,11 +30,12 @@ psql -At "$BASE_URL/$DB" -c "SELECT 'database ' || current_database() || ': ' ||
 
 if [ -n "${SEED_VERIFY:-}" ]; then
     PORT="$(free_port)"
+    LOG="$(mktemp)"
     target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" \
-        --log-format json >/dev/null 2>&1 &
+        --log-format json >"$LOG" 2>&1 &
     NODE_PID=$!
-    trap 'kill $NODE_PID 2>/dev/null' EXIT
-    until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do sleep 0.2; done
+    trap 'kill $NODE_PID 2>/dev/null; rm -f "$LOG"' EXIT
+    wait_ready "http://127.0.0.1:$PORT" "$NODE_PID" "$LOG"
     DATA="$(mktemp -d)"
     time target/release/sealchain --node "http://127.0.0.1:$PORT" --data-dir "$DATA" verify
     rm -rf "$DATA"
