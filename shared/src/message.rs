@@ -408,8 +408,16 @@ pub enum SignatureError {
 /// encodings are refused.
 pub fn verify(sender: &[u8; 32], message_bytes: &[u8], signature: &[u8; SIGNATURE_LEN]) -> Result<(), SignatureError> {
     let key = VerifyingKey::from_bytes(sender).map_err(|_| SignatureError::BadSenderKey)?;
-    let signature = Signature::from_bytes(signature);
-    key.verify_strict(&signing_input(message_bytes), &signature)
+    verify_under(&key, message_bytes, signature)
+}
+
+/// Strict verification under a decoded sender key.
+fn verify_under(
+    key: &VerifyingKey,
+    message_bytes: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), SignatureError> {
+    key.verify_strict(&signing_input(message_bytes), &Signature::from_bytes(signature))
         .map_err(|_| SignatureError::Invalid)
 }
 
@@ -446,8 +454,7 @@ pub fn verify_cached(
         keys.insert(*sender, key);
         Ok(key)
     })?;
-    key.verify_strict(&signing_input(message_bytes), &Signature::from_bytes(signature))
-        .map_err(|_| SignatureError::Invalid)
+    verify_under(&key, message_bytes, signature)
 }
 
 /// `signed_message = sig || message_bytes`, split but not yet verified.
