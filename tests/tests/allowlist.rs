@@ -317,6 +317,16 @@ async fn the_allowlist_survives_a_restart() {
     node.stop().await;
 }
 
+/// Two node processes in allowlist mode on `db`, with the node keys in
+/// `keys`, and the node's info.
+async fn two_allowlist_processes(db: &TestDb, keys: &std::path::Path) -> (NodeProcess, NodeProcess, NodeInfo) {
+    let args = ["--client-policy", "allowlist", "--admin-token", TOKEN];
+    let a = NodeProcess::spawn(db, keys, &args);
+    let b = NodeProcess::spawn(db, keys, &args);
+    let info = a.client.node_info().await.unwrap();
+    (a, b, info)
+}
+
 /// Two node processes on one database share one allowlist table: what one
 /// registers the other lists at once and registers again as the same
 /// entry, what one removes the other no longer lists and cannot remove.
@@ -326,10 +336,7 @@ async fn the_allowlist_survives_a_restart() {
 async fn two_processes_share_one_allowlist() {
     let db = TestDb::new();
     let keys = tempfile::tempdir().unwrap();
-    let args = ["--client-policy", "allowlist", "--admin-token", TOKEN];
-    let a = NodeProcess::spawn(&db, keys.path(), &args);
-    let b = NodeProcess::spawn(&db, keys.path(), &args);
-    let info = a.client.node_info().await.unwrap();
+    let (a, b, info) = two_allowlist_processes(&db, keys.path()).await;
     let alice = seal::identity();
     let alice_id = alice.verifying_key().to_bytes();
     assert!(!allowed(&b.client, &info, &alice).await);
@@ -391,10 +398,7 @@ async fn shows_within_the_bound(
 async fn two_processes_follow_each_others_allowlist_changes_within_the_bound() {
     let db = TestDb::new();
     let keys = tempfile::tempdir().unwrap();
-    let args = ["--client-policy", "allowlist", "--admin-token", TOKEN];
-    let a = NodeProcess::spawn(&db, keys.path(), &args);
-    let b = NodeProcess::spawn(&db, keys.path(), &args);
-    let info = a.client.node_info().await.unwrap();
+    let (a, b, info) = two_allowlist_processes(&db, keys.path()).await;
     let alice = seal::identity();
     let alice_id = alice.verifying_key().to_bytes();
     let refused = b
