@@ -42,6 +42,8 @@ pub const INGEST_SECONDS: &str = "sealchain_ingest_duration_seconds";
 pub const BATCH_SIZE: &str = "sealchain_writer_batch_size";
 /// Histogram of writer transaction durations.
 pub const COMMIT_SECONDS: &str = "sealchain_writer_commit_duration_seconds";
+/// Counter of writer batches planned again because they held a resend.
+pub const RESEND_LOOKUPS: &str = "sealchain_writer_resend_lookups_total";
 /// Counter of sealed blocks.
 pub const BLOCKS_SEALED: &str = "sealchain_blocks_sealed_total";
 /// Gauge of the writer queue depth.
@@ -116,6 +118,10 @@ pub fn describe() {
     );
     metrics::describe_histogram!(BATCH_SIZE, "Messages per writer transaction.");
     metrics::describe_histogram!(COMMIT_SECONDS, metrics::Unit::Seconds, "Writer transaction duration.");
+    metrics::describe_counter!(
+        RESEND_LOOKUPS,
+        "Writer batches rolled back and written again with their (sender, nonce) pairs looked up, because one was stored already."
+    );
     metrics::describe_counter!(BLOCKS_SEALED, "Blocks sealed by this node process.");
     metrics::describe_gauge!(QUEUE_DEPTH, "Verified messages waiting for the writer.");
     metrics::describe_gauge!(

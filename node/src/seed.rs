@@ -20,7 +20,7 @@ use sealchain_shared::{SigningKey, keys};
 
 use crate::db::{self, models::NewChainState, repo};
 use crate::ingest::validate::Verified;
-use crate::ingest::writer::{self, Outcome};
+use crate::ingest::writer::{self, Lookup, Outcome};
 use crate::keys::NodeKeys;
 
 /// Add --messages signed messages to the chain at --database-url as fast
@@ -178,7 +178,7 @@ pub fn seed(config: &SeedConfig, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Res
             let messages = messages?;
             let refs: Vec<&Verified> = messages.iter().collect();
             let outcomes = conn
-                .transaction(|conn| writer::write_batch(conn, &key, config.block_size, &refs))
+                .transaction(|conn| writer::write_batch(conn, &key, config.block_size, &refs, Lookup::OnConflict))
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("writing a batch")?
                 .0;

@@ -241,3 +241,99 @@ async fn two_hundred_concurrent_clients_one_gapless_chain_and_a_full_batch_seali
     assert_eq!(value("sealchain_messages_accepted_total"), MESSAGES as f64);
     assert_eq!(value("sealchain_blocks_sealed_total"), blocks.len() as f64);
 }
+
+/// The writer does not look a batch's (sender, nonce) pairs up before it
+/// inserts: the unique index finds a stored one. A batch that holds a
+/// resend and a nonce reused with other content among new messages is
+/// rolled back whole and written again with its pairs looked up: the
+/// resend gets its original receipt, the reuse `409`, the new messages
+/// consecutive seqs in one transaction, and nothing is stored twice.
+#[actix_rt::test]
+async fn a_batch_that_meets_a_stored_pair_is_written_again_whole_with_its_pairs_looked_up() {
+    const NEW: usize = 10;
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let node = NodeProcess::spawn(&db, keys.path(), &["--block-size", "4", "--db-timeout", "30"]);
+    let info = node.client.node_info().await.unwrap();
+    let key = seal::identity();
+    let stored = seal::signed(&key, &info, "t", serde_json::json!("stored"));
+    let stored_envelope = seal::seal_bytes(&info, &stored.to_bytes());
+    let original = node.client.submit(&stored_envelope).await.unwrap();
+    assert_eq!(original.seq, 0);
+    let lookups = |text: &str| metric(text, "sealchain_writer_resend_lookups_total").unwrap_or(0.0);
+    assert_eq!(lookups(&metrics(&node).await), 0.0, "a batch of new messages is written at once");
+
+    // The writer takes one message alone and waits behind another
+    // session's lock; the rest queue up and go as one batch.
+    let lock = db.lock_chain_state();
+    let alone = {
+        let (client, envelope) = (node.client.clone(), seal::envelope(&key, &info, "t", serde_json::json!("alone")));
+        actix_rt::spawn(async move { client.submit(&envelope).await.unwrap() })
+    };
+    let writer_waits = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = '{APPLICATION_NAME}' AND wait_event_type = 'Lock'"
+    );
+    wait_until("the writer waits on the lock", Duration::from_secs(60), || {
+        let waiting = count(&db, &writer_waits) == 1;
+        async move { waiting }
+    })
+    .await;
+    let text = String::from_utf8(stored.message_bytes.clone()).unwrap();
+    assert!(text.contains("\"body\":\"stored\""), "{text}");
+    let reuse = seal::seal_message_bytes(&key, &info, text.replace("\"stored\"", "\"other\"").as_bytes());
+    let mut envelopes = vec![stored_envelope.clone(), reuse];
+    envelopes.extend((0..NEW).map(|i| seal::envelope(&key, &info, "t", serde_json::json!(i))));
+    let total = envelopes.len();
+    let answers: Vec<_> = envelopes
+        .into_iter()
+        .map(|envelope| {
+            let client = node.client.clone();
+            actix_rt::spawn(async move { client.submit(&envelope).await })
+        })
+        .collect();
+    wait_until("the batch is queued", Duration::from_secs(60), || {
+        let node = &node;
+        async move {
+            let text = metrics(node).await;
+            metric(&text, "sealchain_ingest_queue_depth").unwrap_or(0.0) >= (total - WORKERS) as f64
+        }
+    })
+    .await;
+    lock.release();
+    assert_eq!(alone.await.unwrap().seq, 1);
+    let mut answers = futures_util::future::join_all(answers)
+        .await
+        .into_iter()
+        .map(Result::unwrap);
+
+    let resend = answers.next().unwrap().expect("the resend is answered");
+    assert_eq!(resend, original, "the original receipt, signature included");
+    match answers.next().unwrap() {
+        Err(sealchain_client::api::ApiError::Problem { status, problem, .. }) => {
+            assert_eq!((status, problem.code.as_str()), (409, "duplicate"), "{problem:?}");
+        }
+        other => panic!("the reused nonce was not refused as a duplicate: {other:?}"),
+    }
+    let mut seqs: Vec<u64> = answers.map(|a| a.expect("a new message is stored").seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..2 + NEW as u64).collect::<Vec<_>>());
+
+    // The new messages went in one transaction, the one that wrote the
+    // batch again; nothing of the rolled-back attempt is left.
+    let batches = transactions(&db, "messages", "seq");
+    let rows: Vec<_> = batches.iter().map(|b| (b.first, b.rows)).collect();
+    assert_eq!(rows, [(0, 1), (1, 1), (2, NEW as i64)]);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM messages"), 2 + NEW as i64);
+    assert_eq!(lookups(&metrics(&node).await), 1.0, "the batch was written twice");
+
+    // The chain after it audits, and later messages go on from there.
+    let next = node
+        .client
+        .submit(&seal::envelope(&key, &info, "t", serde_json::json!("next")))
+        .await
+        .unwrap();
+    assert_eq!(next.seq, 2 + NEW as u64);
+    let blocks = audit_chain(&node.client, &info).await;
+    assert_eq!(blocks.len(), (3 + NEW) / 4);
+}

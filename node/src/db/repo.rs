@@ -5,7 +5,9 @@
 use diesel::dsl::exists;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bytea};
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bytea, Integer, SmallInt, Untyped};
 
 use super::models::{
     BlockRow, ChainState, CheckpointRow, ClientRow, CosignatureRow, MessageRow, NewChainState, TileHashRow,
@@ -216,44 +218,210 @@ pub struct StoredMessage {
     pub received_at: i64,
 }
 
+/// The writer's statements have SQL texts that never change, so each
+/// connection prepares each of them once, and Postgres parses and plans it
+/// once per session instead of once per batch. diesel keeps a prepared
+/// statement only for a query type that declares its text fixed
+/// ([`QueryId::HAS_STATIC_QUERY_ID`]); `sql_query`, `UPDATE` and multi-row
+/// inserts never do.
+macro_rules! prepared_once {
+    ($name:ident) => {
+        impl QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl RunQueryDsl<PgConnection> for $name<'_> {}
+    };
+}
+
+/// Pushes `", "`-separated bind parameters.
+fn push_binds<'b, ST, U>(out: &mut AstPass<'_, 'b, Pg>, columns: &[&'b U]) -> QueryResult<()>
+where
+    Pg: diesel::sql_types::HasSqlType<ST>,
+    U: diesel::serialize::ToSql<ST, Pg> + ?Sized,
+{
+    for (i, column) in columns.iter().enumerate() {
+        if i > 0 {
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<ST, U>(*column)?;
+    }
+    Ok(())
+}
+
 /// The stored messages among the candidate pairs (`senders[i]`,
 /// `nonces[i]`): one probe of the unique index per pair.
 /// (`sender = ANY(..) AND nonce = ANY(..)` would probe every combination —
 /// quadratic in the batch size.)
+struct StoredMessages<'a> {
+    senders: &'a [Vec<u8>],
+    nonces: &'a [Vec<u8>],
+}
+
+prepared_once!(StoredMessages);
+
+impl Query for StoredMessages<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Pg> for StoredMessages<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT m.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
+             JOIN unnest(",
+        );
+        push_binds::<Array<Bytea>, [Vec<u8>]>(&mut out, &[self.senders, self.nonces])?;
+        out.push_sql(") AS c(sender, nonce) ON m.sender = c.sender AND m.nonce = c.nonce");
+        Ok(())
+    }
+}
+
+/// The stored messages among the candidate pairs (`senders[i]`,
+/// `nonces[i]`).
 pub fn stored_messages(
     conn: &mut PgConnection,
     senders: &[Vec<u8>],
     nonces: &[Vec<u8>],
 ) -> QueryResult<Vec<StoredMessage>> {
-    diesel::sql_query(
-        "SELECT m.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
-         JOIN unnest($1::bytea[], $2::bytea[]) AS c(sender, nonce) \
-         ON m.sender = c.sender AND m.nonce = c.nonce",
-    )
-    .bind::<Array<Bytea>, _>(senders)
-    .bind::<Array<Bytea>, _>(nonces)
-    .load(conn)
+    StoredMessages { senders, nonces }.load(conn)
 }
 
-/// Inserts messages in one statement whose text is the same for every
-/// batch: one array per column, unnested. A multi-row `VALUES` list would
-/// be a new statement of 7 × n parameters for each batch size n, parsed
-/// and planned anew each time.
-pub fn insert_messages(conn: &mut PgConnection, rows: &[MessageRow]) -> QueryResult<usize> {
-    let column = |f: fn(&MessageRow) -> &[u8]| rows.iter().map(f).collect::<Vec<_>>();
-    diesel::sql_query(
-        "INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at) \
-         SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], \
-         $7::int8[])",
-    )
-    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
-    .bind::<Array<Bytea>, _>(column(|r| &r.sender))
-    .bind::<Array<Bytea>, _>(column(|r| &r.nonce))
-    .bind::<Array<Bytea>, _>(column(|r| &r.signature))
-    .bind::<Array<Bytea>, _>(column(|r| &r.message))
-    .bind::<Array<Bytea>, _>(column(|r| &r.leaf_hash))
-    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
-    .execute(conn)
+/// What one writer transaction adds to the chain, and the chain state it
+/// leaves behind.
+#[derive(Debug, Clone, Copy)]
+pub struct Append<'a> {
+    /// New messages.
+    pub messages: &'a [MessageRow],
+    /// New tile hashes.
+    pub tiles: &'a [TileHashRow],
+    /// Newly sealed blocks.
+    pub blocks: &'a [BlockRow],
+    /// The chain state after them.
+    pub state: ChainUpdate<'a>,
+}
+
+/// [`Append`] as one statement: an insert per table as arrays, one array
+/// per column, unnested (the text is the same whatever the number of
+/// rows, empty arrays insert nothing), and the chain state's update.
+struct AppendStatement<'a> {
+    int8: [Vec<i64>; 6],
+    bytea: [Vec<&'a [u8]>; 11],
+    message_count: Vec<i32>,
+    tile_level: Vec<i16>,
+    state: ChainUpdate<'a>,
+}
+
+prepared_once!(AppendStatement);
+
+impl<'a> AppendStatement<'a> {
+    fn new(append: &Append<'a>) -> Self {
+        let Append {
+            messages,
+            tiles,
+            blocks,
+            state,
+        } = *append;
+        let m = |f: fn(&'a MessageRow) -> &'a [u8]| messages.iter().map(f).collect();
+        let b = |f: fn(&'a BlockRow) -> &'a [u8]| blocks.iter().map(f).collect();
+        Self {
+            int8: [
+                messages.iter().map(|r| r.seq).collect(),
+                messages.iter().map(|r| r.received_at).collect(),
+                tiles.iter().map(|t| t.idx).collect(),
+                blocks.iter().map(|r| r.idx).collect(),
+                blocks.iter().map(|r| r.first_seq).collect(),
+                blocks.iter().map(|r| r.sealed_at).collect(),
+            ],
+            bytea: [
+                m(|r| &r.sender),
+                m(|r| &r.nonce),
+                m(|r| &r.signature),
+                m(|r| &r.message),
+                m(|r| &r.leaf_hash),
+                tiles.iter().map(|t| t.hash.as_slice()).collect(),
+                b(|r| &r.hash),
+                b(|r| &r.prev_hash),
+                b(|r| &r.merkle_root),
+                b(|r| &r.signer),
+                b(|r| &r.signature),
+            ],
+            message_count: blocks.iter().map(|r| r.message_count).collect(),
+            tile_level: tiles.iter().map(|t| t.level).collect(),
+            state,
+        }
+    }
+}
+
+impl QueryFragment<Pg> for AppendStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let [seq, received_at, tile_idx, block_idx, first_seq, sealed_at] = &self.int8;
+        let [
+            sender,
+            nonce,
+            signature,
+            message,
+            leaf_hash,
+            tile_hash,
+            hash,
+            prev_hash,
+            merkle_root,
+            signer,
+            block_signature,
+        ] = &self.bytea;
+        out.push_sql(
+            "WITH m AS (INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at) \
+             SELECT * FROM unnest(",
+        );
+        push_binds::<Array<BigInt>, _>(&mut out, &[seq])?;
+        out.push_sql(", ");
+        push_binds::<Array<Bytea>, _>(&mut out, &[sender, nonce, signature, message, leaf_hash])?;
+        out.push_sql(", ");
+        push_binds::<Array<BigInt>, _>(&mut out, &[received_at])?;
+        out.push_sql(")), t AS (INSERT INTO tile_hashes (level, idx, hash) SELECT * FROM unnest(");
+        push_binds::<Array<SmallInt>, _>(&mut out, &[&self.tile_level])?;
+        out.push_sql(", ");
+        push_binds::<Array<BigInt>, _>(&mut out, &[tile_idx])?;
+        out.push_sql(", ");
+        push_binds::<Array<Bytea>, _>(&mut out, &[tile_hash])?;
+        out.push_sql(
+            ")), b AS (INSERT INTO blocks (idx, hash, prev_hash, merkle_root, first_seq, message_count, \
+             sealed_at, signer, signature) SELECT * FROM unnest(",
+        );
+        push_binds::<Array<BigInt>, _>(&mut out, &[block_idx])?;
+        out.push_sql(", ");
+        push_binds::<Array<Bytea>, _>(&mut out, &[hash, prev_hash, merkle_root])?;
+        out.push_sql(", ");
+        push_binds::<Array<BigInt>, _>(&mut out, &[first_seq])?;
+        out.push_sql(", ");
+        push_binds::<Array<Integer>, _>(&mut out, &[&self.message_count])?;
+        out.push_sql(", ");
+        push_binds::<Array<BigInt>, _>(&mut out, &[sealed_at])?;
+        out.push_sql(", ");
+        push_binds::<Array<Bytea>, _>(&mut out, &[signer, block_signature])?;
+        out.push_sql(")) UPDATE chain_state SET next_seq = ");
+        out.push_bind_param::<BigInt, _>(&self.state.next_seq)?;
+        out.push_sql(", block_count = ");
+        out.push_bind_param::<BigInt, _>(&self.state.block_count)?;
+        out.push_sql(", head_hash = ");
+        out.push_bind_param::<Bytea, _>(self.state.head_hash)?;
+        out.push_sql(", tree_size = ");
+        out.push_bind_param::<BigInt, _>(&self.state.tree_size)?;
+        out.push_sql(", compact_range = ");
+        out.push_bind_param::<Bytea, _>(self.state.compact_range)?;
+        Ok(())
+    }
+}
+
+/// Stores what one writer transaction adds and the chain state after it, in
+/// one statement (one round trip, prepared once per connection).
+pub fn append(conn: &mut PgConnection, append: &Append<'_>) -> QueryResult<()> {
+    match AppendStatement::new(append).execute(conn)? {
+        1 => Ok(()),
+        n => Err(diesel::result::Error::QueryBuilderError(
+            format!("the chain state update changed {n} rows instead of 1").into(),
+        )),
+    }
 }
 
 /// Leaf hashes of messages `first_seq .. first_seq + count`, in seq order.
@@ -264,11 +432,6 @@ pub fn leaf_hashes(conn: &mut PgConnection, first_seq: i64, count: i64) -> Query
         .order(messages::seq.asc())
         .select(messages::leaf_hash)
         .load(conn)
-}
-
-/// Inserts a sealed block.
-pub fn insert_block(conn: &mut PgConnection, block: &BlockRow) -> QueryResult<()> {
-    diesel::insert_into(blocks::table).values(block).execute(conn).map(drop)
 }
 
 /// One message by seq.

@@ -10,9 +10,18 @@
 //!   used pair) — and which blocks become full ([`blocks_to_seal`]).
 //! - `Writer::commit` is the transaction shell around it: lock the chain
 //!   state row (`SELECT … FOR UPDATE`, so writers in other node processes
-//!   on the same database wait their turn), look up the pairs, insert the
-//!   plan's rows, extend the log's tree with them (`crate::log`), seal the
-//!   full blocks, store the new chain state, commit.
+//!   on the same database wait their turn), extend the log's tree with the
+//!   plan's rows (`crate::log`), seal the full blocks, and store the rows,
+//!   tile hashes, blocks and the new chain state in one statement
+//!   ([`repo::append`]), then commit: four round trips for a batch that
+//!   seals nothing, five for one that seals.
+//!
+//! The pairs are not looked up first: a batch assumes it holds no resend,
+//! and the unique index on (sender, nonce) tells when one does. The
+//! transaction then rolls back and the batch is planned again with the
+//! pairs looked up ([`Lookup::First`]), as are the next
+//! [`LOOK_UP_AFTER_RESEND`] batches, since resends come in bursts (after a
+//! failover, say).
 //!
 //! Only then is each request answered. A failure before COMMIT was sent
 //! stored nothing, and the batch is retried once on a fresh connection (the
@@ -93,6 +102,19 @@ pub const UNREADY_AFTER_FAILURES: u64 = 3;
 
 /// How often a failing writer with nothing to do tries the database again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Batches that look up their pairs first after a batch met a resend.
+pub const LOOK_UP_AFTER_RESEND: u32 = 64;
+
+/// Whether a batch looks up its (sender, nonce) pairs before it inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Look them up, and plan resends and duplicates from what is stored.
+    First,
+    /// Insert as if none were stored; a stored pair fails the insert with
+    /// [`WriteError::Resent`], and nothing is written.
+    OnConflict,
+}
 
 /// The writer's health, shared with `/readyz` and the metrics.
 #[derive(Debug)]
@@ -249,6 +271,7 @@ pub fn spawn(pool: DbPool, key: SigningKey, config: WriterConfig) -> std::io::Re
         key,
         block_size: config.block_size,
         health,
+        look_up_left: 0,
     };
     let max_batch = config.max_batch.max(1);
     let thread = std::thread::Builder::new()
@@ -268,6 +291,8 @@ struct Writer {
     key: SigningKey,
     block_size: u32,
     health: Arc<WriterHealth>,
+    /// Batches left that look up their pairs first.
+    look_up_left: u32,
 }
 
 impl Writer {
@@ -370,13 +395,19 @@ impl Writer {
     fn commit(&mut self, batch: &[&Verified]) -> (Vec<Outcome>, bool) {
         let unavailable = |detail: &str| vec![Outcome::Unavailable(detail.to_owned()); batch.len()];
         let mut retried = false;
+        let mut lookup = if self.look_up_left > 0 {
+            self.look_up_left -= 1;
+            Lookup::First
+        } else {
+            Lookup::OnConflict
+        };
         loop {
             let mut reached_commit = false;
             let key = self.key.clone();
             let block_size = self.block_size;
             let result = self.connection().map_err(WriteError::Store).and_then(|conn| {
                 conn.transaction(|conn| {
-                    let written = write_batch(conn, &key, block_size, batch)?;
+                    let written = write_batch(conn, &key, block_size, batch, lookup)?;
                     // The body succeeded: what fails from here on is the
                     // COMMIT, whose fate the node cannot know.
                     reached_commit = true;
@@ -393,6 +424,14 @@ impl Writer {
                     tracing::debug!(size = batch.len(), accepted, sealed, "batch committed");
                     metrics::counter!(m::BLOCKS_SEALED).increment(sealed);
                     return (outcomes, false);
+                }
+                Err(WriteError::Resent) => {
+                    // Rolled back, nothing stored: plan it again knowing
+                    // what is stored.
+                    metrics::counter!(m::RESEND_LOOKUPS).increment(1);
+                    tracing::debug!(size = batch.len(), "a batch holds a resend; looking its pairs up");
+                    lookup = Lookup::First;
+                    self.look_up_left = LOOK_UP_AFTER_RESEND;
                 }
                 Err(WriteError::Corrupt(detail)) => {
                     self.conn = None;
@@ -448,6 +487,10 @@ pub enum WriteError {
     /// The stored chain is inconsistent.
     #[error("the stored chain is inconsistent: {0}")]
     Corrupt(String),
+    /// A batch written with [`Lookup::OnConflict`] holds a (sender, nonce)
+    /// pair that is stored already; nothing was written.
+    #[error("a message of the batch uses a (sender, nonce) pair that is stored already")]
+    Resent,
 }
 
 impl From<diesel::result::Error> for WriteError {
@@ -461,14 +504,27 @@ impl From<diesel::result::Error> for WriteError {
 /// database holds rows the chain state does not account for (written
 /// behind the node's back). The chain is inconsistent; retrying cannot
 /// help.
-fn unaccounted(what: &str) -> impl FnOnce(diesel::result::Error) -> WriteError + '_ {
+///
+/// With [`Lookup::OnConflict`], a stored (sender, nonce) pair is not that:
+/// it is a resend or a duplicate the plan did not know of.
+fn unaccounted(lookup: Lookup) -> impl FnOnce(diesel::result::Error) -> WriteError {
     move |e| match e {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info) => {
-            WriteError::Corrupt(format!("{what} already exist(s): {}", info.message()))
+            if lookup == Lookup::OnConflict && info.constraint_name() == Some(PAIR_CONSTRAINT) {
+                return WriteError::Resent;
+            }
+            WriteError::Corrupt(format!(
+                "rows the chain state has not assigned already exist: {} ({})",
+                info.message(),
+                info.details().unwrap_or("no detail")
+            ))
         }
         other => other.into(),
     }
 }
+
+/// The unique constraint on `messages (sender, nonce)`.
+const PAIR_CONSTRAINT: &str = "messages_sender_nonce_key";
 
 /// A batch's plan: the rows to insert and every message's outcome, in
 /// batch order.
@@ -552,31 +608,33 @@ pub fn blocks_to_seal(block_count: i64, next_seq: i64, block_size: u32) -> Range
 /// The transaction body (the caller runs it in a transaction). Returns
 /// each message's outcome and how many blocks were sealed. Also the body of
 /// `sealchain-node seed`, so a seeded chain is built exactly as a node
-/// builds one.
+/// builds one. With [`Lookup::OnConflict`] a batch that holds a stored
+/// pair fails with [`WriteError::Resent`] (roll back, and write it again
+/// with [`Lookup::First`]).
 pub fn write_batch(
     conn: &mut PgConnection,
     key: &SigningKey,
     block_size: u32,
     batch: &[&Verified],
+    lookup: Lookup,
 ) -> Result<(Vec<Outcome>, u64), WriteError> {
     let state = repo::lock_chain_state(conn)?;
-    let senders: Vec<Vec<u8>> = batch.iter().map(|m| m.sender.to_vec()).collect();
-    let nonces: Vec<Vec<u8>> = batch.iter().map(|m| m.nonce.to_vec()).collect();
-    let stored = repo::stored_messages(conn, &senders, &nonces)?
-        .into_iter()
-        .filter_map(|s| {
-            let sender = <[u8; 32]>::try_from(s.sender.as_slice()).ok()?;
-            let nonce = <[u8; 16]>::try_from(s.nonce.as_slice()).ok()?;
-            Some(((sender, nonce), s))
-        })
-        .collect();
+    let stored = match lookup {
+        Lookup::OnConflict => HashMap::new(),
+        Lookup::First => {
+            let senders: Vec<Vec<u8>> = batch.iter().map(|m| m.sender.to_vec()).collect();
+            let nonces: Vec<Vec<u8>> = batch.iter().map(|m| m.nonce.to_vec()).collect();
+            repo::stored_messages(conn, &senders, &nonces)?
+                .into_iter()
+                .filter_map(|s| {
+                    let sender = <[u8; 32]>::try_from(s.sender.as_slice()).ok()?;
+                    let nonce = <[u8; 16]>::try_from(s.nonce.as_slice()).ok()?;
+                    Some(((sender, nonce), s))
+                })
+                .collect()
+        }
+    };
     let plan = plan(state.next_seq, now_ms(), batch, &stored);
-    if !plan.rows.is_empty() {
-        repo::insert_messages(conn, &plan.rows).map_err(unaccounted(&format!(
-            "message rows at seqs {}..{} the chain has not assigned",
-            state.next_seq, plan.next_seq
-        )))?;
-    }
 
     // The log (PROTOCOL §9): the same leaves, in the same order, in the
     // same transaction.
@@ -594,10 +652,7 @@ pub fn write_batch(
         .map(|r| Hash::try_from(r.leaf_hash.as_slice()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| WriteError::Corrupt("a leaf hash is not 32 bytes".into()))?;
-    let tiles = log::extend(&mut range, leaves);
-    if !tiles.is_empty() {
-        repo::insert_tile_hashes(conn, &tiles).map_err(unaccounted("tile hashes beyond the log's tree"))?;
-    }
+    let tiles = log::extend(&mut range, leaves.iter().copied());
 
     let mut head: Hash = state
         .head_hash
@@ -605,71 +660,112 @@ pub fn write_batch(
         .try_into()
         .map_err(|_| WriteError::Corrupt("head_hash is not 32 bytes".into()))?;
     let to_seal = blocks_to_seal(state.block_count, plan.next_seq, block_size);
-    let sealed = to_seal.end - to_seal.start;
-    for index in to_seal.clone() {
-        head = seal_block(conn, key, index, i64::from(block_size), head)?;
+    let mut blocks = Vec::new();
+    if !to_seal.is_empty() {
+        let size = i64::from(block_size);
+        let block_leaves = sealed_leaves(conn, to_seal.start * size, state.next_seq, &leaves)?;
+        for (index, chunk) in to_seal.clone().zip(block_leaves.chunks(block_size as usize)) {
+            let block = seal_block(key, index, size, head, chunk)?;
+            head = block
+                .hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| WriteError::Corrupt("a block hash is not 32 bytes".into()))?;
+            blocks.push(block);
+        }
+        if blocks.len() as i64 != to_seal.end - to_seal.start {
+            return Err(WriteError::Corrupt(format!(
+                "blocks {}..{} should be full, found the messages of {}",
+                to_seal.start,
+                to_seal.end,
+                blocks.len()
+            )));
+        }
     }
-    repo::update_chain_state(
+    repo::append(
         conn,
-        &repo::ChainUpdate {
-            next_seq: plan.next_seq,
-            block_count: to_seal.end,
-            head_hash: &head,
-            tree_size: i64::try_from(range.size()).unwrap_or(i64::MAX),
-            compact_range: &log::encode_range(&range),
+        &repo::Append {
+            messages: &plan.rows,
+            tiles: &tiles,
+            blocks: &blocks,
+            state: repo::ChainUpdate {
+                next_seq: plan.next_seq,
+                block_count: to_seal.end,
+                head_hash: &head,
+                tree_size: i64::try_from(range.size()).unwrap_or(i64::MAX),
+                compact_range: &log::encode_range(&range),
+            },
         },
-    )?;
-    Ok((plan.outcomes, u64::try_from(sealed).unwrap_or_default()))
+    )
+    .map_err(unaccounted(lookup))?;
+    for block in &blocks {
+        tracing::info!(index = block.idx, hash = %hex::encode(&block.hash), "sealed block");
+    }
+    Ok((plan.outcomes, blocks.len() as u64))
 }
 
-/// Seals block `index` (all of whose messages are stored) and returns its hash.
-fn seal_block(
+/// The leaf hashes of the messages from `first_seq` on, in seq order: those
+/// stored before this batch (up to `next_seq`, read back), then the batch's
+/// own `batch_leaves`. Every stored one must be there.
+fn sealed_leaves(
     conn: &mut PgConnection,
-    key: &SigningKey,
-    index: i64,
-    size: i64,
-    prev_hash: Hash,
-) -> Result<Hash, WriteError> {
-    let first_seq = index * size;
-    let leaves = repo::leaf_hashes(conn, first_seq, size)?
-        .into_iter()
-        .map(|h| <Hash>::try_from(h.as_slice()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| WriteError::Corrupt(format!("a leaf hash of block {index} is not 32 bytes")))?;
+    first_seq: i64,
+    next_seq: i64,
+    batch_leaves: &[Hash],
+) -> Result<Vec<Hash>, WriteError> {
+    let expected = (next_seq - first_seq).max(0);
+    let mut leaves = if expected > 0 {
+        repo::leaf_hashes(conn, first_seq, expected)?
+            .into_iter()
+            .map(|h| <Hash>::try_from(h.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| WriteError::Corrupt(format!("a leaf hash from seq {first_seq} on is not 32 bytes")))?
+    } else {
+        Vec::new()
+    };
+    if leaves.len() as i64 != expected {
+        return Err(WriteError::Corrupt(format!(
+            "the block to seal from seq {first_seq} should have {expected} messages stored before seq \
+             {next_seq}, found {}",
+            leaves.len()
+        )));
+    }
+    leaves.extend_from_slice(batch_leaves);
+    Ok(leaves)
+}
+
+/// Seals block `index` over its messages' `leaves` (pure: the caller
+/// stores the row).
+fn seal_block(key: &SigningKey, index: i64, size: i64, prev_hash: Hash, leaves: &[Hash]) -> Result<BlockRow, WriteError> {
     if leaves.len() as i64 != size {
         return Err(WriteError::Corrupt(format!(
             "block {index} should have {size} messages, found {}",
             leaves.len()
         )));
     }
+    let first_seq = index * size;
     let corrupt = || WriteError::Corrupt(format!("block {index} is out of range"));
     let header = BlockHeader {
         index: u64::try_from(index).map_err(|_| corrupt())?,
         prev_hash,
-        merkle_root: merkle::root(&leaves),
+        merkle_root: merkle::root(leaves),
         first_seq: u64::try_from(first_seq).map_err(|_| corrupt())?,
         message_count: u32::try_from(size).map_err(|_| corrupt())?,
         sealed_at: now_ms(),
     };
     let hash = header.hash();
     let signature = sealchain_shared::block::sign_block_hash(key, &hash);
-    repo::insert_block(
-        conn,
-        &BlockRow {
-            idx: index,
-            hash: hash.to_vec(),
-            prev_hash: prev_hash.to_vec(),
-            merkle_root: header.merkle_root.to_vec(),
-            first_seq,
-            message_count: i32::try_from(size).map_err(|_| corrupt())?,
-            sealed_at: header.sealed_at,
-            signer: key.verifying_key().to_bytes().to_vec(),
-            signature: signature.to_bytes().to_vec(),
-        },
-    )
-    .map_err(unaccounted(&format!("a block {index} the chain has not sealed")))?;
-    tracing::info!(index, hash = %hex::encode(hash), "sealed block");
-    Ok(hash)
+    Ok(BlockRow {
+        idx: index,
+        hash: hash.to_vec(),
+        prev_hash: prev_hash.to_vec(),
+        merkle_root: header.merkle_root.to_vec(),
+        first_seq,
+        message_count: i32::try_from(size).map_err(|_| corrupt())?,
+        sealed_at: header.sealed_at,
+        signer: key.verifying_key().to_bytes().to_vec(),
+        signature: signature.to_bytes().to_vec(),
+    })
 }
 
 #[cfg(test)]
