@@ -95,3 +95,39 @@ fn a_node_started_before_its_database_waits_and_becomes_ready() {
     let _ = node.wait();
     drop(cluster);
 }
+
+/// A database URL libpq cannot parse is refused at the first attempt,
+/// with libpq's words, instead of being waited on for
+/// `--db-connect-timeout` as if the database were still starting.
+#[test]
+fn a_database_url_that_cannot_be_parsed_is_refused_at_once() {
+    let keys = tempfile::tempdir().unwrap();
+    for (url, says) in [
+        ("127.0.0.1:5432/postgres", "in connection info string"),
+        (
+            "postgres://postgres@127.0.0.1:notaport/postgres",
+            "invalid integer value \"notaport\"",
+        ),
+        (
+            "postgres://postgres@127.0.0.1/postgres?sslmode=sometimes",
+            "invalid sslmode value",
+        ),
+    ] {
+        let output = Command::new(binary("sealchain-node"))
+            .args(["--listen", "127.0.0.1:0", "--db-connect-timeout", "120"])
+            .arg("--database-url")
+            .arg(url)
+            .arg("--keys-dir")
+            .arg(keys.path().join("k"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{url}: {stderr}");
+        assert!(
+            stderr.contains("connecting to the database failed after 1 attempt(s)") && stderr.contains(says),
+            "{url}: {stderr}"
+        );
+        assert!(!stderr.contains("not reachable yet"), "{url}: {stderr}");
+    }
+}
