@@ -128,6 +128,14 @@ fn retry_after<S>(response: &awc::ClientResponse<S>) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// How long an idle connection may wait in the pool and still be used.
+/// Below the node's own keep-alive (5 s), after which it closes an idle
+/// connection: the pool's other check, a read of the socket, sees that
+/// close only if this thread's event loop ran since, and a client busy on
+/// CPU (sealing envelopes, say) would send on the closed connection and
+/// get no answer.
+pub const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(4);
+
 /// A connection to one node.
 #[derive(Clone)]
 pub struct NodeClient {
@@ -182,7 +190,9 @@ impl NodeClient {
         connections: usize,
         tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     ) -> Self {
-        let mut connector = awc::Connector::new().limit(connections.max(1));
+        let mut connector = awc::Connector::new()
+            .limit(connections.max(1))
+            .conn_keep_alive(IDLE_CONNECTION_REUSE);
         if let Some(tls) = tls {
             connector = connector.rustls_0_23(tls);
         }

@@ -20,6 +20,10 @@ use crate::ratelimit::RateLimits;
 use crate::routes::events::{self, EventHub};
 use crate::state::AppState;
 
+/// How long an idle client connection stays open. The CLI's pool stops
+/// reusing a connection sooner (`sealchain_client::api::IDLE_CONNECTION_REUSE`).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Seconds in-flight requests get to finish after a stop signal.
 pub const SHUTDOWN_GRACE_SECS: u64 = 30;
 
@@ -250,7 +254,7 @@ impl Application {
         .workers(config.workers)
         .client_request_timeout(config.client_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))
-        .keep_alive(Duration::from_secs(5))
+        .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .shutdown_signal(stop_signal(events.clone()));
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -64,6 +64,20 @@ fn count(db: &TestDb, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<Count>(&mut db.connect()).unwrap().n
 }
 
+/// Waits until the node's writer session waits for a lock (the chain
+/// state row another session holds).
+async fn writer_waits_on_the_lock(db: &TestDb) {
+    let writer_waits = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = '{APPLICATION_NAME}' AND wait_event_type = 'Lock'"
+    );
+    wait_until("the writer waits on the lock", Duration::from_secs(60), || {
+        let waiting = count(db, &writer_waits) == 1;
+        async move { waiting }
+    })
+    .await;
+}
+
 async fn metrics(node: &NodeProcess) -> String {
     let (status, _, body) = get_raw(&node.base, "/metrics").await;
     assert_eq!(status, 200);
@@ -113,15 +127,7 @@ async fn two_hundred_concurrent_clients_one_gapless_chain_and_a_full_batch_seali
             receipts.borrow_mut().push(receipt);
         })
     };
-    let writer_waits = format!(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-         AND application_name = '{APPLICATION_NAME}' AND wait_event_type = 'Lock'"
-    );
-    wait_until("the writer waits on the lock", Duration::from_secs(60), || {
-        let waiting = count(&db, &writer_waits) == 1;
-        async move { waiting }
-    })
-    .await;
+    writer_waits_on_the_lock(&db).await;
 
     // Every client sends its messages one after another, all at once.
     let tasks: Vec<_> = clients
@@ -270,15 +276,7 @@ async fn a_batch_that_meets_a_stored_pair_is_written_again_whole_with_its_pairs_
         let (client, envelope) = (node.client.clone(), seal::envelope(&key, &info, "t", serde_json::json!("alone")));
         actix_rt::spawn(async move { client.submit(&envelope).await.unwrap() })
     };
-    let writer_waits = format!(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-         AND application_name = '{APPLICATION_NAME}' AND wait_event_type = 'Lock'"
-    );
-    wait_until("the writer waits on the lock", Duration::from_secs(60), || {
-        let waiting = count(&db, &writer_waits) == 1;
-        async move { waiting }
-    })
-    .await;
+    writer_waits_on_the_lock(&db).await;
     let text = String::from_utf8(stored.message_bytes.clone()).unwrap();
     assert!(text.contains("\"body\":\"stored\""), "{text}");
     let reuse = seal::seal_message_bytes(&key, &info, text.replace("\"stored\"", "\"other\"").as_bytes());

@@ -227,3 +227,27 @@ async fn a_chunked_body_over_the_limit_and_deeply_nested_json_are_refused_cleanl
     assert!(err.to_string().contains("deeper than 100"), "{err}");
     served_meanwhile(&node).await;
 }
+
+/// A client connection left idle for longer than the node keeps one open
+/// (5 s) is not used again, even when the client was too busy to notice
+/// the node closing it. `sealchain bench --messages 200000` sealed its
+/// envelopes on its only thread for longer than that after its first
+/// request, then sent one message on the closed connection and got no
+/// answer ("connector has been disconnected").
+#[actix_rt::test]
+async fn a_connection_the_node_closed_as_idle_is_not_used_again() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let node = NodeProcess::spawn(&db, keys.path(), &[]);
+    assert!(sealchain_client::api::IDLE_CONNECTION_REUSE < sealchain_node::startup::KEEP_ALIVE);
+    let info = node.client.node_info().await.unwrap();
+    // Busy, as with sealing: this thread's event loop does not run.
+    std::thread::sleep(sealchain_node::startup::KEEP_ALIVE + Duration::from_secs(1));
+    let envelope = seal::envelope(&seal::identity(), &info, "t", serde_json::json!(1));
+    let receipt = node
+        .client
+        .submit(&envelope)
+        .await
+        .expect("the first request after the idle time is answered");
+    assert_eq!(receipt.seq, 0);
+}
