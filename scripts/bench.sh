@@ -7,7 +7,9 @@
 #
 # 1. builds the release binaries and starts a local PostgreSQL
 #    (scripts/test-postgres.sh);
-# 2. measures the crypto floor on one core (`sealchain bench --floor`);
+# 2. measures the crypto floor on one core (`sealchain bench --floor`),
+#    before and after each load (each load's ratios divide by the mean of
+#    the two);
 # 3. starts a node on a fresh database, seals BENCH_MESSAGES envelopes
 #    (before any timing) and replays them with wrk over BENCH_CONNECTIONS
 #    connections, each envelope once, sampling the CPU time (utime + stime
@@ -171,8 +173,15 @@ EOF
 }
 
 say "machine: $CORES cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-say "measuring the crypto floor (one core)"
-"$CLI_BIN" --json bench --floor --messages 2000 >"$WORK/floor.json"
+# The floor is measured before and after each load, and each load is
+# divided by the mean of the two: the speed of a shared virtual machine's
+# cores drifts (by 10-25 % within minutes, seen here), and a floor taken
+# minutes before a load would carry that drift into its ratios.
+floor() {
+    say "measuring the crypto floor (one core)"
+    "$CLI_BIN" --json bench --floor --messages 2000 >"$WORK/floor$1.json"
+}
+floor 0
 
 say "open policy: sealing $MESSAGES envelopes from $CLIENTS clients (before any timing)"
 start_node "sealchain_bench_open_$$"
@@ -181,6 +190,7 @@ start_node "sealchain_bench_open_$$"
 say "open policy: replaying them with wrk ($THREADS threads, $CONNECTIONS connections)"
 load "sealchain_bench_open_$$" open >"$WORK/open.json"
 stop_node
+floor 1
 
 say "allowlist policy: the same envelopes, every client registered"
 start_node "sealchain_bench_allow_$$" --client-policy allowlist --admin-token "$TOKEN"
@@ -191,6 +201,7 @@ done <"$WORK/envelopes.jsonl.clients"
 # The same node keys, so the saved envelopes are sealed to this node too.
 load "sealchain_bench_allow_$$" allowlist >"$WORK/allowlist.json"
 stop_node
+floor 2
 
 say "sealchain bench --messages $CHECK_MESSAGES --concurrency 64 (receipts checked)"
 start_node "sealchain_bench_check_$$"
@@ -206,12 +217,15 @@ stop_node
 python3 - "$WORK" "$CORES" "$MESSAGES_STORED" <<'EOF'
 import json, sys
 work, cores, stored = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-floor = json.load(open(f"{work}/floor.json"))
-f = floor["floor_us"]
-print(f"floor        {f:.1f} µs CPU per message on one core (HPKE open {floor['open_us']:.1f}, strict verify "
-      f"{floor['verify_us']:.1f}, receipt sign {floor['sign_us']:.1f}); {floor['with_parsing_us']:.1f} µs with parsing")
+floors = [json.load(open(f"{work}/floor{i}.json")) for i in range(3)]
+for i, floor in enumerate(floors):
+    when = ("before the open-policy load", "between the loads", "after the allowlist load")[i]
+    print(f"floor        {floor['floor_us']:.1f} µs CPU per message on one core {when} (HPKE open "
+          f"{floor['open_us']:.1f}, strict verify {floor['verify_us']:.1f}, receipt sign {floor['sign_us']:.1f}); "
+          f"{floor['with_parsing_us']:.1f} µs with parsing")
 runs = {}
-for label in ("open", "allowlist"):
+for i, label in enumerate(("open", "allowlist")):
+    f = (floors[i]["floor_us"] + floors[i + 1]["floor_us"]) / 2
     r = json.load(open(f"{work}/{label}.json"))
     runs[label] = r
     n = max(r["accepted"], 1)
@@ -222,6 +236,7 @@ for label in ("open", "allowlist"):
     node_cores = r["node_cpu_s"] / r["seconds"]
     print(f"\n[{label}] wrk replay, {r['accepted']} accepted in {r['seconds']:.2f} s (first to last receive time): {rate:.0f} messages/s, "
           f"errors {r['errors']}, latency p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
+    print(f"  floor         {f:.1f} µs, the mean of the floors before and after this load")
     sys_us = r.get("node_sys_s", 0) * 1e6 / n
     print(f"  node CPU      {node_us:.1f} µs per accepted message = {node_us / f:.2f} × floor, of which "
           f"{sys_us:.1f} µs in the kernel ({node_cores:.2f} cores busy on average, RSS {r['node_rss_kb'] / 1024:.0f} MB)")

@@ -4,9 +4,12 @@
 #
 #     scripts/classic-cpu.sh                 # the scenario on a fresh chain
 #     CLASSIC_SECONDS=300 scripts/classic-cpu.sh
+#     CLASSIC_NODE_BIN=/path/to/old/sealchain-node CLASSIC_SKIP_BUILD=1 scripts/classic-cpu.sh
 #
 # Starts a node (release build, default settings: a checkpoint a second,
-# the event stream's poller, metrics upkeep) on a fresh database, runs
+# the event stream's poller, metrics upkeep) on a fresh database, measures
+# it idle (CLASSIC_IDLE_SECONDS, default 20: alone, then with the reader
+# attached), runs
 # `sealchain simulate --clients 10 --interval 1s`, with one `sealchain
 # blocks follow` reader attached to the event stream, and reads the CPU
 # time (utime + stime from /proc) of the node and of the database's
@@ -18,7 +21,11 @@ cd "$(dirname "$0")/.."
 . scripts/measure.sh
 
 DURATION="${CLASSIC_SECONDS:-60}"
-cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+if [ -z "${CLASSIC_SKIP_BUILD:-}" ]; then
+    cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+fi
+# CLASSIC_NODE_BIN measures another node binary (an older build, say).
+NODE_BIN="${CLASSIC_NODE_BIN:-$PWD/target/release/sealchain-node}"
 eval "$(scripts/test-postgres.sh)"
 BASE_URL="${TEST_DATABASE_URL%/*}"
 DB="sealchain_classic_cpu_$$"
@@ -36,14 +43,28 @@ trap cleanup EXIT
 psql -q "$TEST_DATABASE_URL" -c "CREATE DATABASE $DB"
 PORT="$(free_port)"
 NODE="http://127.0.0.1:$PORT"
-target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$WORK/keys" \
+"$NODE_BIN" --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$WORK/keys" \
     --log-format json >"$WORK/node.log" 2>&1 &
 NODE_PID=$!
 wait_ready "$NODE" "$NODE_PID" "$WORK/node.log"
 CLI=(target/release/sealchain --node "$NODE" --no-pin --data-dir "$WORK/data")
+
+# The node's CPU over IDLE seconds with no traffic, as a share of one core.
+idle_share() {
+    local a b t0 t1
+    read -r a t0 <<<"$(cpu_ticks "$NODE_PID") $(date +%s.%N)"
+    sleep "$IDLE"
+    read -r b t1 <<<"$(cpu_ticks "$NODE_PID") $(date +%s.%N)"
+    python3 -c "import sys; a, b, t0, t1, tick = map(float, sys.argv[1:]); print(f'{100 * (b - a) / tick / (t1 - t0):.2f} %')" \
+        "$a" "$b" "$t0" "$t1" "$TICK"
+}
+IDLE="${CLASSIC_IDLE_SECONDS:-20}"
+sleep 2
+idle_alone="$(idle_share)"
 "${CLI[@]}" blocks follow >/dev/null 2>&1 &
 FOLLOW_PID=$!
 sleep 2
+idle_reader="$(idle_share)"
 
 pg="$(psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'" | tr '\n' ' ')"
 # shellcheck disable=SC2086
@@ -56,6 +77,7 @@ pg="$(psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE d
 read -r node1 pg1 t1 <<<"$(cpu_ticks "$NODE_PID") $(cpu_ticks $pg) $(date +%s.%N)"
 stored="$(psql -At "$BASE_URL/$DB" -c "SELECT next_seq FROM chain_state")"
 
+echo "node idle: $idle_alone of one core alone, $idle_reader with the reader attached (${IDLE} s each)"
 python3 - "$node0" "$node1" "$pg0" "$pg1" "$t0" "$t1" "$TICK" "$stored" <<'EOF'
 import sys
 n0, n1, p0, p1 = (int(x) for x in sys.argv[1:5])

@@ -2,6 +2,15 @@
 # classic-cpu.sh, replica-bench.sh, seed.sh, explorer-bench.sh); sourced,
 # not run.
 
+# The database connections of every process started here (node, psql,
+# clients) are plaintext unless PGSSLMODE says otherwise, as in the compose
+# file (whose Postgres image has TLS off). libpq's own default, "prefer",
+# would use TLS whenever the server offers it (Debian's packaged cluster
+# does), which costs both the node and Postgres CPU per round trip
+# (docs/performance.md, part 3). PGSSLMODE=prefer measures that.
+export PGSSLMODE="${PGSSLMODE:-disable}"
+echo "measure: database connections with PGSSLMODE=$PGSSLMODE" >&2
+
 # Clock ticks per second, the unit of cpu_ticks.
 TICK="$(getconf CLK_TCK)"
 
