@@ -237,36 +237,6 @@ fn is_permanent(message: &str) -> bool {
         || (message.contains("database \"") && message.contains("does not exist"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What libpq 15 says, verbatim.
-    #[test]
-    fn a_url_libpq_cannot_parse_is_permanent_and_an_absent_server_is_not() {
-        for permanent in [
-            "missing \"=\" after \"127.0.0.1:5432/db\" in connection info string\n",
-            "unterminated quoted string in connection info string\n",
-            "invalid integer value \"notaport\" for connection option \"port\"\n",
-            "invalid sslmode value: \"sometimes\"\n",
-            "invalid URI query parameter: \"nosuch\"\n",
-            "end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"postgres://[::1/db\"\n",
-            "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user \"x\"\n",
-            "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"nope\" does not exist\n",
-        ] {
-            assert!(is_permanent(permanent), "{permanent}");
-        }
-        for transient in [
-            "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n",
-            "could not translate host name \"postgres\" to address: Name or service not known\n",
-            "connection to server at \"10.0.0.2\", port 5432 failed: FATAL:  the database system is starting up\n",
-            "connection to server at \"10.0.0.2\", port 5432 failed: timeout expired\n",
-        ] {
-            assert!(!is_permanent(transient), "{transient}");
-        }
-    }
-}
-
 /// Applies pending migrations, under a session advisory lock: a second node
 /// process starting at the same moment waits, then finds nothing to do.
 pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<()> {
@@ -304,4 +274,34 @@ where
     })
     .await
     .map_err(|e| StoreError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What libpq 15 says, verbatim.
+    #[test]
+    fn a_url_libpq_cannot_parse_is_permanent_and_an_absent_server_is_not() {
+        for permanent in [
+            "missing \"=\" after \"127.0.0.1:5432/db\" in connection info string\n",
+            "unterminated quoted string in connection info string\n",
+            "invalid integer value \"notaport\" for connection option \"port\"\n",
+            "invalid sslmode value: \"sometimes\"\n",
+            "invalid URI query parameter: \"nosuch\"\n",
+            "end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"postgres://[::1/db\"\n",
+            "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user \"x\"\n",
+            "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"nope\" does not exist\n",
+        ] {
+            assert!(is_permanent(permanent), "{permanent}");
+        }
+        for transient in [
+            "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n",
+            "could not translate host name \"postgres\" to address: Name or service not known\n",
+            "connection to server at \"10.0.0.2\", port 5432 failed: FATAL:  the database system is starting up\n",
+            "connection to server at \"10.0.0.2\", port 5432 failed: timeout expired\n",
+        ] {
+            assert!(!is_permanent(transient), "{transient}");
+        }
+    }
 }

@@ -3,9 +3,9 @@
 //! grow with the chain.
 
 use diesel::dsl::exists;
+use diesel::pg::Pg;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, SmallInt, Untyped};
 

@@ -736,7 +736,13 @@ fn sealed_leaves(
 
 /// Seals block `index` over its messages' `leaves` (pure: the caller
 /// stores the row).
-fn seal_block(key: &SigningKey, index: i64, size: i64, prev_hash: Hash, leaves: &[Hash]) -> Result<BlockRow, WriteError> {
+fn seal_block(
+    key: &SigningKey,
+    index: i64,
+    size: i64,
+    prev_hash: Hash,
+    leaves: &[Hash],
+) -> Result<BlockRow, WriteError> {
     if leaves.len() as i64 != size {
         return Err(WriteError::Corrupt(format!(
             "block {index} should have {size} messages, found {}",
