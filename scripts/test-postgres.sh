@@ -9,7 +9,8 @@
 # PostgreSQL with apt if it is missing, starts the newest cluster named
 # "main" (creating it if needed), and sets the `postgres` user's password.
 # Needs root (or sudo) for the parts that change the system. Progress goes
-# to stderr; only the export line goes to stdout.
+# to stderr; only the export lines (TEST_DATABASE_URL, and PGSSLMODE for
+# plaintext connections) go to stdout.
 set -euo pipefail
 
 PASSWORD="${SEALCHAIN_TEST_PG_PASSWORD:-postgres}"
@@ -65,3 +66,11 @@ if ! as_root grep -Eq '^host[[:space:]]+replication[[:space:]]+(all|postgres)[[:
 fi
 say "PostgreSQL $version is up on 127.0.0.1:$port"
 echo "export TEST_DATABASE_URL=postgres://postgres:$PASSWORD@127.0.0.1:$port/postgres"
+# Plaintext connections to this local server (unless the caller chose
+# otherwise): Debian's cluster offers TLS, and libpq's default
+# (sslmode=prefer) would take it. Besides costing CPU for nothing on the
+# loopback, TLS puts libpq's OpenSSL objects in every test process, and
+# OpenSSL's exit handler (OPENSSL_cleanup) can crash a test binary that
+# exits while its pool threads still hold them: SIGSEGV or "free():
+# invalid pointer" after every test passed, seen about once in 30 runs.
+echo "export PGSSLMODE=${PGSSLMODE:-disable}"
