@@ -235,21 +235,6 @@ macro_rules! prepared_once {
     };
 }
 
-/// Pushes `", "`-separated bind parameters.
-fn push_binds<'b, ST, U>(out: &mut AstPass<'_, 'b, Pg>, columns: &[&'b U]) -> QueryResult<()>
-where
-    Pg: diesel::sql_types::HasSqlType<ST>,
-    U: diesel::serialize::ToSql<ST, Pg> + ?Sized,
-{
-    for (i, column) in columns.iter().enumerate() {
-        if i > 0 {
-            out.push_sql(", ");
-        }
-        out.push_bind_param::<ST, U>(*column)?;
-    }
-    Ok(())
-}
-
 /// The stored messages among the candidate pairs (`senders[i]`,
 /// `nonces[i]`): one probe of the unique index per pair.
 /// (`sender = ANY(..) AND nonce = ANY(..)` would probe every combination —
@@ -271,7 +256,9 @@ impl QueryFragment<Pg> for StoredMessages<'_> {
             "SELECT m.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
              JOIN unnest(",
         );
-        push_binds::<Array<Bytea>, [Vec<u8>]>(&mut out, &[self.senders, self.nonces])?;
+        out.push_bind_param::<Array<Bytea>, _>(self.senders)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Bytea>, _>(self.nonces)?;
         out.push_sql(") AS c(sender, nonce) ON m.sender = c.sender AND m.nonce = c.nonce");
         Ok(())
     }
@@ -301,14 +288,59 @@ pub struct Append<'a> {
     pub state: ChainUpdate<'a>,
 }
 
-/// [`Append`] as one statement: an insert per table as arrays, one array
-/// per column, unnested (the text is the same whatever the number of
-/// rows, empty arrays insert nothing), and the chain state's update.
+/// One column of an unnested insert: every row's value, bound as one array.
+enum Column<'a> {
+    Int8(Vec<i64>),
+    Int4(Vec<i32>),
+    Int2(Vec<i16>),
+    Bytea(Vec<&'a [u8]>),
+}
+
+impl<'a> Column<'a> {
+    fn bytea<T>(rows: &'a [T], f: fn(&'a T) -> &'a [u8]) -> Self {
+        Self::Bytea(rows.iter().map(f).collect())
+    }
+
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match self {
+            Self::Int8(v) => out.push_bind_param::<Array<BigInt>, _>(v),
+            Self::Int4(v) => out.push_bind_param::<Array<Integer>, _>(v),
+            Self::Int2(v) => out.push_bind_param::<Array<SmallInt>, _>(v),
+            Self::Bytea(v) => out.push_bind_param::<Array<Bytea>, _>(v),
+        }
+    }
+}
+
+/// `INSERT INTO table (names…) SELECT * FROM unnest(arrays…)`: a text that
+/// is the same whatever the number of rows; empty arrays insert nothing.
+struct UnnestInsert<'a> {
+    table: &'static str,
+    columns: Vec<(&'static str, Column<'a>)>,
+}
+
+impl UnnestInsert<'_> {
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        out.push_sql(&format!(
+            "INSERT INTO {} ({}) SELECT * FROM unnest(",
+            self.table,
+            names.join(", ")
+        ));
+        for (i, (_, column)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            column.push(out)?;
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// [`Append`] as one statement: an [`UnnestInsert`] per table, each in a
+/// `WITH` clause, then the chain state's update.
 struct AppendStatement<'a> {
-    int8: [Vec<i64>; 6],
-    bytea: [Vec<&'a [u8]>; 11],
-    message_count: Vec<i32>,
-    tile_level: Vec<i16>,
+    inserts: [UnnestInsert<'a>; 3],
     state: ChainUpdate<'a>,
 }
 
@@ -316,38 +348,50 @@ prepared_once!(AppendStatement);
 
 impl<'a> AppendStatement<'a> {
     fn new(append: &Append<'a>) -> Self {
+        use Column::{Int2, Int4, Int8};
         let Append {
             messages,
             tiles,
             blocks,
             state,
         } = *append;
-        let m = |f: fn(&'a MessageRow) -> &'a [u8]| messages.iter().map(f).collect();
-        let b = |f: fn(&'a BlockRow) -> &'a [u8]| blocks.iter().map(f).collect();
         Self {
-            int8: [
-                messages.iter().map(|r| r.seq).collect(),
-                messages.iter().map(|r| r.received_at).collect(),
-                tiles.iter().map(|t| t.idx).collect(),
-                blocks.iter().map(|r| r.idx).collect(),
-                blocks.iter().map(|r| r.first_seq).collect(),
-                blocks.iter().map(|r| r.sealed_at).collect(),
+            inserts: [
+                UnnestInsert {
+                    table: "messages",
+                    columns: vec![
+                        ("seq", Int8(messages.iter().map(|r| r.seq).collect())),
+                        ("sender", Column::bytea(messages, |r| &r.sender)),
+                        ("nonce", Column::bytea(messages, |r| &r.nonce)),
+                        ("signature", Column::bytea(messages, |r| &r.signature)),
+                        ("message", Column::bytea(messages, |r| &r.message)),
+                        ("leaf_hash", Column::bytea(messages, |r| &r.leaf_hash)),
+                        ("received_at", Int8(messages.iter().map(|r| r.received_at).collect())),
+                    ],
+                },
+                UnnestInsert {
+                    table: "tile_hashes",
+                    columns: vec![
+                        ("level", Int2(tiles.iter().map(|t| t.level).collect())),
+                        ("idx", Int8(tiles.iter().map(|t| t.idx).collect())),
+                        ("hash", Column::bytea(tiles, |t| &t.hash)),
+                    ],
+                },
+                UnnestInsert {
+                    table: "blocks",
+                    columns: vec![
+                        ("idx", Int8(blocks.iter().map(|r| r.idx).collect())),
+                        ("hash", Column::bytea(blocks, |r| &r.hash)),
+                        ("prev_hash", Column::bytea(blocks, |r| &r.prev_hash)),
+                        ("merkle_root", Column::bytea(blocks, |r| &r.merkle_root)),
+                        ("first_seq", Int8(blocks.iter().map(|r| r.first_seq).collect())),
+                        ("message_count", Int4(blocks.iter().map(|r| r.message_count).collect())),
+                        ("sealed_at", Int8(blocks.iter().map(|r| r.sealed_at).collect())),
+                        ("signer", Column::bytea(blocks, |r| &r.signer)),
+                        ("signature", Column::bytea(blocks, |r| &r.signature)),
+                    ],
+                },
             ],
-            bytea: [
-                m(|r| &r.sender),
-                m(|r| &r.nonce),
-                m(|r| &r.signature),
-                m(|r| &r.message),
-                m(|r| &r.leaf_hash),
-                tiles.iter().map(|t| t.hash.as_slice()).collect(),
-                b(|r| &r.hash),
-                b(|r| &r.prev_hash),
-                b(|r| &r.merkle_root),
-                b(|r| &r.signer),
-                b(|r| &r.signature),
-            ],
-            message_count: blocks.iter().map(|r| r.message_count).collect(),
-            tile_level: tiles.iter().map(|t| t.level).collect(),
             state,
         }
     }
@@ -355,51 +399,13 @@ impl<'a> AppendStatement<'a> {
 
 impl QueryFragment<Pg> for AppendStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let [seq, received_at, tile_idx, block_idx, first_seq, sealed_at] = &self.int8;
-        let [
-            sender,
-            nonce,
-            signature,
-            message,
-            leaf_hash,
-            tile_hash,
-            hash,
-            prev_hash,
-            merkle_root,
-            signer,
-            block_signature,
-        ] = &self.bytea;
-        out.push_sql(
-            "WITH m AS (INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at) \
-             SELECT * FROM unnest(",
-        );
-        push_binds::<Array<BigInt>, _>(&mut out, &[seq])?;
-        out.push_sql(", ");
-        push_binds::<Array<Bytea>, _>(&mut out, &[sender, nonce, signature, message, leaf_hash])?;
-        out.push_sql(", ");
-        push_binds::<Array<BigInt>, _>(&mut out, &[received_at])?;
-        out.push_sql(")), t AS (INSERT INTO tile_hashes (level, idx, hash) SELECT * FROM unnest(");
-        push_binds::<Array<SmallInt>, _>(&mut out, &[&self.tile_level])?;
-        out.push_sql(", ");
-        push_binds::<Array<BigInt>, _>(&mut out, &[tile_idx])?;
-        out.push_sql(", ");
-        push_binds::<Array<Bytea>, _>(&mut out, &[tile_hash])?;
-        out.push_sql(
-            ")), b AS (INSERT INTO blocks (idx, hash, prev_hash, merkle_root, first_seq, message_count, \
-             sealed_at, signer, signature) SELECT * FROM unnest(",
-        );
-        push_binds::<Array<BigInt>, _>(&mut out, &[block_idx])?;
-        out.push_sql(", ");
-        push_binds::<Array<Bytea>, _>(&mut out, &[hash, prev_hash, merkle_root])?;
-        out.push_sql(", ");
-        push_binds::<Array<BigInt>, _>(&mut out, &[first_seq])?;
-        out.push_sql(", ");
-        push_binds::<Array<Integer>, _>(&mut out, &[&self.message_count])?;
-        out.push_sql(", ");
-        push_binds::<Array<BigInt>, _>(&mut out, &[sealed_at])?;
-        out.push_sql(", ");
-        push_binds::<Array<Bytea>, _>(&mut out, &[signer, block_signature])?;
-        out.push_sql(")) UPDATE chain_state SET next_seq = ");
+        for (i, insert) in self.inserts.iter().enumerate() {
+            out.push_sql(if i == 0 { "WITH " } else { ", " });
+            out.push_sql(&format!("new_{} AS (", insert.table));
+            insert.push(&mut out)?;
+            out.push_sql(")");
+        }
+        out.push_sql(" UPDATE chain_state SET next_seq = ");
         out.push_bind_param::<BigInt, _>(&self.state.next_seq)?;
         out.push_sql(", block_count = ");
         out.push_bind_param::<BigInt, _>(&self.state.block_count)?;

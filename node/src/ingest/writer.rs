@@ -664,22 +664,14 @@ pub fn write_batch(
     if !to_seal.is_empty() {
         let size = i64::from(block_size);
         let block_leaves = sealed_leaves(conn, to_seal.start * size, state.next_seq, &leaves)?;
-        for (index, chunk) in to_seal.clone().zip(block_leaves.chunks(block_size as usize)) {
-            let block = seal_block(key, index, size, head, chunk)?;
-            head = block
-                .hash
-                .as_slice()
-                .try_into()
-                .map_err(|_| WriteError::Corrupt("a block hash is not 32 bytes".into()))?;
+        for index in to_seal.clone() {
+            // A block short of messages is refused by `seal_block`.
+            let from = usize::try_from((index - to_seal.start) * size).unwrap_or(usize::MAX);
+            let leaves = block_leaves.get(from..).unwrap_or_default();
+            let leaves = &leaves[..leaves.len().min(block_size as usize)];
+            let (block, hash) = seal_block(key, index, size, head, leaves)?;
+            head = hash;
             blocks.push(block);
-        }
-        if blocks.len() as i64 != to_seal.end - to_seal.start {
-            return Err(WriteError::Corrupt(format!(
-                "blocks {}..{} should be full, found the messages of {}",
-                to_seal.start,
-                to_seal.end,
-                blocks.len()
-            )));
         }
     }
     repo::append(
@@ -706,23 +698,25 @@ pub fn write_batch(
 
 /// The leaf hashes of the messages from `first_seq` on, in seq order: those
 /// stored before this batch (up to `next_seq`, read back), then the batch's
-/// own `batch_leaves`. Every stored one must be there.
+/// own `batch_leaves` (from seq `next_seq` on). Every stored one must be
+/// there.
 fn sealed_leaves(
     conn: &mut PgConnection,
     first_seq: i64,
     next_seq: i64,
     batch_leaves: &[Hash],
 ) -> Result<Vec<Hash>, WriteError> {
-    let expected = (next_seq - first_seq).max(0);
-    let mut leaves = if expected > 0 {
-        repo::leaf_hashes(conn, first_seq, expected)?
-            .into_iter()
-            .map(|h| <Hash>::try_from(h.as_slice()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| WriteError::Corrupt(format!("a leaf hash from seq {first_seq} on is not 32 bytes")))?
-    } else {
-        Vec::new()
-    };
+    if first_seq >= next_seq {
+        // The block starts within the batch.
+        let skip = usize::try_from(first_seq - next_seq).unwrap_or(usize::MAX);
+        return Ok(batch_leaves.get(skip..).unwrap_or_default().to_vec());
+    }
+    let expected = next_seq - first_seq;
+    let mut leaves = repo::leaf_hashes(conn, first_seq, expected)?
+        .into_iter()
+        .map(|h| <Hash>::try_from(h.as_slice()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| WriteError::Corrupt(format!("a leaf hash from seq {first_seq} on is not 32 bytes")))?;
     if leaves.len() as i64 != expected {
         return Err(WriteError::Corrupt(format!(
             "the block to seal from seq {first_seq} should have {expected} messages stored before seq \
@@ -734,15 +728,15 @@ fn sealed_leaves(
     Ok(leaves)
 }
 
-/// Seals block `index` over its messages' `leaves` (pure: the caller
-/// stores the row).
+/// Seals block `index` over its messages' `leaves`; returns its row and its
+/// hash (pure: the caller stores the row).
 fn seal_block(
     key: &SigningKey,
     index: i64,
     size: i64,
     prev_hash: Hash,
     leaves: &[Hash],
-) -> Result<BlockRow, WriteError> {
+) -> Result<(BlockRow, Hash), WriteError> {
     if leaves.len() as i64 != size {
         return Err(WriteError::Corrupt(format!(
             "block {index} should have {size} messages, found {}",
@@ -761,7 +755,7 @@ fn seal_block(
     };
     let hash = header.hash();
     let signature = sealchain_shared::block::sign_block_hash(key, &hash);
-    Ok(BlockRow {
+    let row = BlockRow {
         idx: index,
         hash: hash.to_vec(),
         prev_hash: prev_hash.to_vec(),
@@ -771,7 +765,8 @@ fn seal_block(
         sealed_at: header.sealed_at,
         signer: key.verifying_key().to_bytes().to_vec(),
         signature: signature.to_bytes().to_vec(),
-    })
+    };
+    Ok((row, hash))
 }
 
 #[cfg(test)]
