@@ -159,6 +159,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SEALCHAIN_CHECKPOINT_INTERVAL", value_name = "SECONDS", default_value_t = 1.0,
           value_parser = parse_interval)]
     pub checkpoint_interval: f64,
+    /// How often the event stream looks for blocks and checkpoints that
+    /// other node processes on the same database committed (e.g. 1, 0.25):
+    /// the most a reader of this process waits for them. This process's
+    /// own are sent as soon as they are committed.
+    #[arg(long, env = "SEALCHAIN_EVENT_POLL_INTERVAL", value_name = "SECONDS", default_value_t = 1.0,
+          value_parser = parse_interval)]
+    pub event_poll_interval: f64,
     /// Messages a second one client address may post (bursts of as many);
     /// more are answered 429 with Retry-After, before the body is read.
     /// 0: no limit. Behind a proxy every client has the proxy's address.
@@ -266,6 +273,8 @@ pub struct Config {
     pub origin: Option<String>,
     /// How often checkpoints may be published.
     pub checkpoint_interval: Duration,
+    /// How often the event stream polls for other processes' commits.
+    pub event_poll_interval: Duration,
     /// Messages a second per client address (0: no limit).
     pub rate_limit_per_ip: u32,
     /// Messages a second per sender (0: no limit).
@@ -328,6 +337,7 @@ impl ServeArgs {
                 None => None,
             },
             checkpoint_interval: Duration::from_secs_f64(self.checkpoint_interval),
+            event_poll_interval: Duration::from_secs_f64(self.event_poll_interval),
             rate_limit_per_ip: self.rate_limit_per_ip,
             rate_limit_per_sender: self.rate_limit_per_sender,
             tls: self.tls_cert.zip(self.tls_key),
@@ -412,6 +422,14 @@ mod tests {
         assert_eq!(c.origin.as_deref(), Some("log.example/x"));
         assert_eq!(c.checkpoint_interval, Duration::from_millis(250));
         assert!(config(&["--checkpoint-interval", "0"]).is_err());
+        assert_eq!(
+            config(&[]).unwrap().event_poll_interval,
+            crate::routes::events::POLL_INTERVAL
+        );
+        let c = config(&["--event-poll-interval", "0.25"]).unwrap();
+        assert_eq!(c.event_poll_interval, Duration::from_millis(250));
+        let e = config(&["--event-poll-interval", "0.01"]).unwrap_err();
+        assert!(e.to_string().contains("between 0.05 and 3600"), "{e}");
     }
 
     #[test]

@@ -169,6 +169,7 @@ pub struct Publisher {
     origin: String,
     published: Option<u64>,
     notify: Option<tokio::sync::watch::Sender<Option<crate::witnessing::Published>>>,
+    events: Option<crate::routes::events::EventHub>,
 }
 
 impl Publisher {
@@ -180,6 +181,7 @@ impl Publisher {
             origin,
             published: None,
             notify: None,
+            events: None,
         }
     }
 
@@ -187,6 +189,13 @@ impl Publisher {
     /// the witnessing task.
     pub fn notify(mut self, notify: tokio::sync::watch::Sender<Option<crate::witnessing::Published>>) -> Self {
         self.notify = Some(notify);
+        self
+    }
+
+    /// Also hands each checkpoint it publishes (once stored) to the event
+    /// stream's readers of this process.
+    pub fn events(mut self, hub: crate::routes::events::EventHub) -> Self {
+        self.events = Some(hub);
         self
     }
 
@@ -212,15 +221,16 @@ impl Publisher {
             .sign(&self.key)
             .map_err(|e| StoreError::Internal(anyhow::anyhow!("signing the checkpoint: {e}")))?;
         let text = note.to_text();
-        repo::insert_checkpoint(
-            &mut conn,
-            &CheckpointRow {
-                tree_size: state.tree_size,
-                root: checkpoint.root.to_vec(),
-                note: text.clone(),
-                published_at: now_ms(),
-            },
-        )?;
+        let row = CheckpointRow {
+            tree_size: state.tree_size,
+            root: checkpoint.root.to_vec(),
+            note: text.clone(),
+            published_at: now_ms(),
+        };
+        repo::insert_checkpoint(&mut conn, &row)?;
+        if let Some(hub) = &self.events {
+            hub.checkpointed(&row);
+        }
         self.published = Some(range.size());
         if let Some(notify) = &self.notify {
             notify.send_replace(Some(crate::witnessing::Published {

@@ -136,7 +136,8 @@ impl Application {
         };
         let log_key = NoteVerifier::new(&origin, keys.signing.verifying_key())?;
         tracing::info!(origin, verifier_key = %log_key.to_vkey(), "log");
-        let mut publisher = log::Publisher::new(pool.clone(), keys.signing.clone(), origin);
+        let events = EventHub::new();
+        let mut publisher = log::Publisher::new(pool.clone(), keys.signing.clone(), origin).events(events.clone());
         let (notify, published) = tokio::sync::watch::channel(None);
         if config.witnessing.is_some() {
             publisher = publisher.notify(notify.clone());
@@ -204,6 +205,10 @@ impl Application {
                 max_batch: config.max_batch,
                 reply_timeout: config.ingest_timeout,
             },
+            {
+                let events = events.clone();
+                Box::new(move |blocks| events.sealed(blocks))
+            },
         )
         .context("starting the writer thread")?;
 
@@ -221,8 +226,7 @@ impl Application {
         }
         let listener = TcpListener::bind(&config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let events = EventHub::new();
-        let poller = events::poller(pool.clone(), events.clone());
+        let poller = events::poller(pool.clone(), events.clone(), config.event_poll_interval);
         let hub = web::Data::new(events.clone());
         let reads = db::reads::Reads::new(pool.clone(), replica, config.block_size, next_seq);
         let state = web::Data::new(AppState {

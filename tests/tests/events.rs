@@ -1,7 +1,8 @@
 //! `GET /v1/events`: block and checkpoint events from what is committed,
 //! replay and resume by `Last-Event-ID`, readers that fall behind dropped
 //! while ingest goes on, streams that end when the node stops, and events
-//! of blocks another process sealed.
+//! of blocks another process sealed, those of this process sent at their
+//! commit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -304,4 +305,63 @@ async fn a_reader_of_one_process_sees_the_blocks_another_sealed() {
         let (_, header) = next_block(&mut events).await;
         assert_eq!(header, b.client.block(index).await.unwrap().summary);
     }
+}
+
+/// Reads events until `blocks` block events and a checkpoint of at least
+/// `tree_size` have come, in whatever order; returns the block headers.
+async fn blocks_and_checkpoint(events: &mut EventStream, blocks: usize, tree_size: u64) -> Vec<BlockSummary> {
+    let (mut headers, mut size) = (Vec::new(), 0);
+    while headers.len() < blocks || size < tree_size {
+        let e = next(events).await;
+        match e.event.as_str() {
+            "block" => headers.push(serde_json::from_str(&e.data).unwrap()),
+            "checkpoint" => {
+                let data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+                size = size.max(data["tree_size"].as_u64().unwrap());
+            }
+            other => panic!("unknown event {other:?}"),
+        }
+    }
+    headers
+}
+
+#[actix_rt::test]
+async fn a_process_sends_its_own_events_at_their_commit_and_reads_the_gaps_others_leave() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    // A looks at the chain once, at start-up, and then only when woken:
+    // its readers get what it commits from its writer and publisher, and
+    // what B commits only when a gap is noticed.
+    let a = NodeProcess::spawn(
+        &db,
+        keys.path(),
+        &["--block-size", "3", "--event-poll-interval", "3600"],
+    );
+    let b = NodeProcess::spawn(&db, keys.path(), &["--block-size", "3"]);
+    let info = a.client.node_info().await.unwrap();
+    let who = fill::identities(2);
+    let header = async |index| a.client.block(index).await.unwrap().summary;
+    let mut events = open(&a.base, "", None).await;
+    assert_eq!(
+        next(&mut events).await.event,
+        "checkpoint",
+        "the stream starts with the newest checkpoint"
+    );
+
+    fill::send(&a.client, &info, &who, 3).await;
+    assert_eq!(
+        blocks_and_checkpoint(&mut events, 1, 3).await,
+        vec![header(0).await],
+        "A's own block and checkpoint, with no poll"
+    );
+
+    // B seals block 1: A has no reason to look. A then seals block 2, whose
+    // hand-off finds block 1 missing and wakes A's poller.
+    fill::send(&b.client, &info, &who, 3).await;
+    fill::send(&a.client, &info, &who, 3).await;
+    assert_eq!(
+        blocks_and_checkpoint(&mut events, 2, 9).await,
+        vec![header(1).await, header(2).await],
+        "the gap first, then A's block"
+    );
 }

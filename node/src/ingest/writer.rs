@@ -254,10 +254,19 @@ pub struct WriterConfig {
     pub reply_timeout: Duration,
 }
 
+/// Where the writer hands the blocks of each committed batch (in index
+/// order), after its COMMIT: the event stream's hub.
+pub type OnSealed = Box<dyn Fn(&[BlockRow]) + Send>;
+
 /// Starts the writer thread. It runs until every [`IngestHandle`] is
 /// dropped and the queue is drained, or until it finds the stored chain
 /// inconsistent.
-pub fn spawn(pool: DbPool, key: SigningKey, config: WriterConfig) -> std::io::Result<(IngestHandle, JoinHandle<()>)> {
+pub fn spawn(
+    pool: DbPool,
+    key: SigningKey,
+    config: WriterConfig,
+    on_sealed: OnSealed,
+) -> std::io::Result<(IngestHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
     let health = Arc::new(WriterHealth::new());
     let handle = IngestHandle {
@@ -272,6 +281,7 @@ pub fn spawn(pool: DbPool, key: SigningKey, config: WriterConfig) -> std::io::Re
         block_size: config.block_size,
         health,
         look_up_left: 0,
+        on_sealed,
     };
     let max_batch = config.max_batch.max(1);
     let thread = std::thread::Builder::new()
@@ -293,6 +303,7 @@ struct Writer {
     health: Arc<WriterHealth>,
     /// Batches left that look up their pairs first.
     look_up_left: u32,
+    on_sealed: OnSealed,
 }
 
 impl Writer {
@@ -417,6 +428,8 @@ impl Writer {
             match result {
                 Ok((outcomes, sealed)) => {
                     self.health.succeeded();
+                    (self.on_sealed)(&sealed);
+                    let sealed = sealed.len() as u64;
                     let accepted = outcomes
                         .iter()
                         .filter(|o| matches!(o, Outcome::Accepted { .. }))
@@ -606,7 +619,7 @@ pub fn blocks_to_seal(block_count: i64, next_seq: i64, block_size: u32) -> Range
 }
 
 /// The transaction body (the caller runs it in a transaction). Returns
-/// each message's outcome and how many blocks were sealed. Also the body of
+/// each message's outcome and the blocks it sealed. Also the body of
 /// `sealchain-node seed`, so a seeded chain is built exactly as a node
 /// builds one. With [`Lookup::OnConflict`] a batch that holds a stored
 /// pair fails with [`WriteError::Resent`] (roll back, and write it again
@@ -617,7 +630,7 @@ pub fn write_batch(
     block_size: u32,
     batch: &[&Verified],
     lookup: Lookup,
-) -> Result<(Vec<Outcome>, u64), WriteError> {
+) -> Result<(Vec<Outcome>, Vec<BlockRow>), WriteError> {
     let state = repo::lock_chain_state(conn)?;
     let stored = match lookup {
         Lookup::OnConflict => HashMap::new(),
@@ -693,7 +706,7 @@ pub fn write_batch(
     for block in &blocks {
         tracing::info!(index = block.idx, hash = %hex::encode(&block.hash), "sealed block");
     }
-    Ok((plan.outcomes, blocks.len() as u64))
+    Ok((plan.outcomes, blocks))
 }
 
 /// The leaf hashes of the messages from `first_seq` on, in seq order: those

@@ -19,12 +19,18 @@
 //! from now on.
 //!
 //! **Events come from what is committed.** Several node processes may
-//! share one database, and any of them may seal a block. One task per
-//! process (the [`poller`]) reads the chain state row and the newest
-//! checkpoint every [`POLL_INTERVAL`] (two primary-key lookups), and when
-//! they moved, reads the new block headers once and hands them to every
-//! reader of this process. The cost is the same for one reader or a
-//! thousand, and nothing here ever waits for a reader: each reader has a
+//! share one database, and any of them may seal a block. This process's
+//! writer hands the blocks it sealed to the [`EventHub`] right after their
+//! commit ([`EventHub::sealed`]), and its checkpoint publisher each
+//! checkpoint once stored ([`EventHub::checkpointed`]). What other
+//! processes commit is found by one task per process (the [`poller`]): it
+//! reads the chain state row and the newest checkpoint every
+//! `--event-poll-interval` (two primary-key lookups), and when they moved,
+//! reads the new block headers once. The hub remembers what it has handed
+//! on, so each block goes out once and in order whichever of them saw it
+//! first; a hand-off that would skip a block another process sealed wakes
+//! the poller at once to read the gap. The cost is the same for one reader
+//! or a thousand, and nothing here ever waits for a reader: each reader has a
 //! buffer of [`READER_BUFFER`] events, and a reader whose buffer is full is
 //! dropped (its stream ends after what it was sent; it resumes with
 //! `Last-Event-ID`). Replay reads pages of headers from the database, and a
@@ -49,8 +55,10 @@ use crate::db::{self, DbPool, StoreError, repo};
 use crate::error::ApiError;
 use crate::metrics as m;
 
-/// How often the poller looks at the committed chain.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the poller looks at the committed chain by default
+/// (`--event-poll-interval`): the bound on how late a reader sees what
+/// another process committed.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Events one reader may have waiting; a reader further behind is dropped.
 pub const READER_BUFFER: usize = 256;
 /// Streams one process serves at once (replaying or live); more are
@@ -156,6 +164,11 @@ struct Inner {
     /// Open streams, replaying or in the live feed.
     streams: std::sync::atomic::AtomicUsize,
     closed: watch::Sender<bool>,
+    /// What has been handed to the readers; `None` until the poller's first
+    /// look learned where the chain stands.
+    seen: Mutex<Option<Seen>>,
+    /// Asks the poller to look before its next tick.
+    wake: tokio::sync::Notify,
 }
 
 /// The readers of this process, and the live feed the poller fills.
@@ -221,6 +234,8 @@ impl EventHub {
                 next_id: AtomicU64::new(0),
                 streams: std::sync::atomic::AtomicUsize::new(0),
                 closed,
+                seen: Mutex::new(None),
+                wake: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -305,6 +320,83 @@ impl EventHub {
     fn closed(&self) -> watch::Receiver<bool> {
         self.inner.closed.subscribe()
     }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Option<Seen>> {
+        self.inner.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks this process has just committed, in index order (the writer,
+    /// after its COMMIT). Those not yet handed on go to the readers now; if
+    /// another process sealed blocks before them that this hub has not
+    /// seen, the poller is woken to read those first, and it hands these on
+    /// after them.
+    pub fn sealed(&self, rows: &[BlockRow]) {
+        if rows.is_empty() {
+            return;
+        }
+        let headers = match headers(rows) {
+            Ok(headers) => headers,
+            Err(e) => {
+                tracing::warn!(error = %e, "a sealed block cannot be sent as an event; the poller reads it");
+                self.inner.wake.notify_one();
+                return;
+            }
+        };
+        if !self.deliver(headers) {
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// A checkpoint this process has just stored (the publisher).
+    pub fn checkpointed(&self, row: &CheckpointRow) {
+        match CheckpointEvent::from_row(row) {
+            Ok(checkpoint) => self.deliver_checkpoint(checkpoint),
+            Err(e) => tracing::warn!(error = %e, "a checkpoint cannot be sent as an event"),
+        }
+    }
+
+    /// Hands on the headers that follow what was handed on, skipping those
+    /// that were already. Returns `false` at a gap (a header further on
+    /// than the next one), leaving it and the rest to the poller. Before the
+    /// poller's first look there is nothing to hand on: readers replay from
+    /// the database.
+    fn deliver(&self, headers: Vec<BlockSummary>) -> bool {
+        let mut seen = self.seen();
+        let Some(seen) = seen.as_mut() else {
+            return true;
+        };
+        let listening = self.readers() > 0;
+        for header in headers {
+            let index = i64::try_from(header.index).unwrap_or(i64::MAX);
+            if index < seen.blocks {
+                continue;
+            }
+            if index > seen.blocks {
+                return false;
+            }
+            if listening {
+                self.publish(Event::Block(header));
+            }
+            seen.blocks += 1;
+        }
+        true
+    }
+
+    /// Hands on a checkpoint newer than the last one handed on.
+    fn deliver_checkpoint(&self, checkpoint: CheckpointEvent) {
+        let mut seen = self.seen();
+        let Some(seen) = seen.as_mut() else {
+            return;
+        };
+        let size = i64::try_from(checkpoint.tree_size).unwrap_or(i64::MAX);
+        if seen.tree_size.is_some_and(|t| size <= t) {
+            return;
+        }
+        seen.tree_size = Some(size);
+        if self.readers() > 0 {
+            self.publish(Event::Checkpoint(checkpoint));
+        }
+    }
 }
 
 /// What the poller last saw.
@@ -320,70 +412,73 @@ fn headers(rows: &[BlockRow]) -> Result<Vec<BlockSummary>, StoreError> {
         .collect()
 }
 
-/// One look at the committed chain: publishes the blocks sealed and the
-/// checkpoint published since `seen`, when `publish` and someone listens.
-fn poll_once(pool: &DbPool, hub: &EventHub, seen: &mut Seen, publish: bool) -> Result<(), StoreError> {
+/// One look at the committed chain: hands on the blocks sealed and the
+/// checkpoint published since what the hub has handed on. The first look
+/// only learns where the chain stands: readers replay what came before
+/// from the database.
+fn poll_once(pool: &DbPool, hub: &EventHub) -> Result<(), StoreError> {
     let mut conn = pool.get()?;
     let state = repo::chain_state(&mut conn)?;
     let latest = repo::latest_checkpoint(&mut conn)?;
-    let listening = publish && hub.readers() > 0;
-    if listening {
-        while seen.blocks < state.block_count {
-            let rows = repo::blocks_page(&mut conn, seen.blocks, PAGE.min(state.block_count - seen.blocks))?;
-            if rows.is_empty() {
-                break;
+    let from = {
+        let mut seen = hub.seen();
+        match *seen {
+            Some(seen) => seen.blocks,
+            None => {
+                *seen = Some(Seen {
+                    blocks: state.block_count,
+                    tree_size: latest.map(|row| row.tree_size),
+                });
+                return Ok(());
             }
-            for header in headers(&rows)? {
-                hub.publish(Event::Block(header));
-            }
-            seen.blocks += rows.len() as i64;
         }
+    };
+    let mut next = from;
+    while next < state.block_count {
+        if hub.readers() == 0 {
+            // Nobody to hand them to: note them as seen without reading.
+            let mut seen = hub.seen();
+            if let Some(seen) = seen.as_mut() {
+                seen.blocks = seen.blocks.max(state.block_count);
+            }
+            break;
+        }
+        let rows = repo::blocks_page(&mut conn, next, PAGE.min(state.block_count - next))?;
+        if rows.is_empty() {
+            break;
+        }
+        next += rows.len() as i64;
+        hub.deliver(headers(&rows)?);
     }
-    seen.blocks = seen.blocks.max(state.block_count);
-    if let Some(row) = latest
-        && seen.tree_size.is_none_or(|t| row.tree_size > t)
-    {
-        if listening {
-            hub.publish(Event::Checkpoint(CheckpointEvent::from_row(&row)?));
-        }
-        seen.tree_size = Some(row.tree_size);
+    if let Some(row) = latest {
+        hub.deliver_checkpoint(CheckpointEvent::from_row(&row)?);
     }
     Ok(())
 }
 
-/// Watches the committed chain every [`POLL_INTERVAL`] until the process
-/// ends; failures are logged and retried at the next tick.
-pub fn poller(pool: DbPool, hub: EventHub) -> tokio::task::JoinHandle<()> {
+/// Watches the committed chain every `interval`, and when
+/// [`EventHub::sealed`] asks, until the process ends; failures are logged
+/// and retried at the next tick.
+pub fn poller(pool: DbPool, hub: EventHub, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut seen: Option<Seen> = None;
-        let mut ticks = tokio::time::interval(POLL_INTERVAL);
+        let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         loop {
-            ticks.tick().await;
-            let (pool, hub) = (pool.clone(), hub.clone());
-            let before = seen;
-            let result = tokio::task::spawn_blocking(move || {
-                // The first look only learns where the chain stands: readers
-                // replay what came before from the database.
-                let mut now = before.unwrap_or_default();
-                let result = poll_once(&pool, &hub, &mut now, before.is_some());
-                (now, result)
-            })
-            .await;
-            match result {
-                Ok((now, Ok(()))) => {
-                    seen = Some(now);
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = hub.inner.wake.notified() => {}
+            }
+            let (pool, looking) = (pool.clone(), hub.clone());
+            match tokio::task::spawn_blocking(move || poll_once(&pool, &looking)).await {
+                Ok(Ok(())) => {
                     if failing {
                         tracing::info!("the event poller reads the chain again");
                         failing = false;
                     }
                 }
-                Ok((now, Err(e))) => {
-                    // What was published before the failure stays published.
-                    if seen.is_some() {
-                        seen = Some(now);
-                    }
+                Ok(Err(e)) => {
+                    // What was handed on before the failure stays handed on.
                     if !failing {
                         tracing::warn!(error = %e, "the event poller cannot read the chain; retrying");
                         failing = true;
@@ -617,7 +712,11 @@ mod tests {
     use super::*;
 
     fn header(index: u64) -> Event {
-        Event::Block(BlockSummary {
+        Event::Block(block(index))
+    }
+
+    fn block(index: u64) -> BlockSummary {
+        BlockSummary {
             index,
             hash: HexBytes([1; 32]),
             prev_hash: HexBytes([0; 32]),
@@ -627,7 +726,7 @@ mod tests {
             sealed_at: 0,
             signer: HexBytes([3; 32]),
             signature: HexBytes([4; 64]),
-        })
+        }
     }
 
     #[test]
@@ -706,6 +805,95 @@ mod tests {
         assert!(*closed.borrow_and_update());
         assert!(sub.rx.recv().await.is_none());
         assert_eq!(hub.readers(), 0);
+    }
+
+    fn row(index: i64) -> BlockRow {
+        BlockRow {
+            idx: index,
+            hash: vec![1; 32],
+            prev_hash: vec![0; 32],
+            merkle_root: vec![2; 32],
+            first_seq: index * 100,
+            message_count: 100,
+            sealed_at: 0,
+            signer: vec![3; 32],
+            signature: vec![4; 64],
+        }
+    }
+
+    fn checkpoint(tree_size: i64) -> CheckpointRow {
+        CheckpointRow {
+            tree_size,
+            root: vec![5; 32],
+            note: format!("log.example/x\n{tree_size}\n"),
+            published_at: 0,
+        }
+    }
+
+    fn looked(hub: &EventHub, blocks: i64, tree_size: Option<i64>) {
+        *hub.seen() = Some(Seen { blocks, tree_size });
+    }
+
+    fn waiting(sub: &mut Subscription) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Ok(event) = sub.rx.try_recv() {
+            events.push(event.as_ref().clone());
+        }
+        events
+    }
+
+    #[tokio::test]
+    async fn a_hand_off_goes_out_once_in_order_and_a_gap_wakes_the_poller() {
+        let hub = EventHub::new();
+        let mut sub = hub.subscribe();
+        hub.sealed(&[row(0)]);
+        hub.checkpointed(&checkpoint(100));
+        assert!(
+            waiting(&mut sub).is_empty(),
+            "before the first look nothing is handed on"
+        );
+
+        looked(&hub, 1, Some(100));
+        hub.sealed(&[row(1), row(2)]);
+        hub.sealed(&[row(2), row(3)]);
+        hub.sealed(&[row(1)]);
+        assert_eq!(
+            waiting(&mut sub),
+            vec![header(1), header(2), header(3)],
+            "each block once, in order"
+        );
+
+        hub.checkpointed(&checkpoint(400));
+        hub.checkpointed(&checkpoint(300));
+        hub.checkpointed(&checkpoint(400));
+        let events = waiting(&mut sub);
+        assert_eq!(events.len(), 1, "only a newer checkpoint: {events:?}");
+        assert!(matches!(&events[0], Event::Checkpoint(c) if c.tree_size == 400));
+
+        // Block 4 was sealed by another process: 5 and 6 wait for the poller.
+        let woken = hub.inner.wake.notified();
+        tokio::pin!(woken);
+        hub.sealed(&[row(5), row(6)]);
+        assert!(waiting(&mut sub).is_empty(), "nothing after a gap");
+        tokio::time::timeout(Duration::from_secs(5), woken)
+            .await
+            .expect("the gap wakes the poller");
+        assert!(!hub.deliver(vec![block(5)]), "still a gap");
+        assert!(hub.deliver(vec![block(4), block(5), block(6)]));
+        assert_eq!(waiting(&mut sub), vec![header(4), header(5), header(6)]);
+        assert_eq!(hub.seen().map(|s| (s.blocks, s.tree_size)), Some((7, Some(400))));
+    }
+
+    #[test]
+    fn with_no_reader_hand_offs_are_noted_as_seen() {
+        let hub = EventHub::new();
+        looked(&hub, 0, None);
+        hub.sealed(&[row(0), row(1)]);
+        hub.checkpointed(&checkpoint(200));
+        assert_eq!(hub.seen().map(|s| (s.blocks, s.tree_size)), Some((2, Some(200))));
+        let mut sub = hub.subscribe();
+        hub.sealed(&[row(1), row(2)]);
+        assert_eq!(waiting(&mut sub), vec![header(2)], "a new reader gets only what is new");
     }
 
     #[test]
