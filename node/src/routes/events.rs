@@ -399,8 +399,8 @@ impl EventHub {
     }
 }
 
-/// What the poller last saw.
-#[derive(Debug, Clone, Copy, Default)]
+/// What the hub has handed on.
+#[derive(Debug, Clone, Copy)]
 struct Seen {
     blocks: i64,
     tree_size: Option<i64>,
@@ -715,18 +715,9 @@ mod tests {
         Event::Block(block(index))
     }
 
+    /// The header of [`row`]`(index)`, as the hub hands it on.
     fn block(index: u64) -> BlockSummary {
-        BlockSummary {
-            index,
-            hash: HexBytes([1; 32]),
-            prev_hash: HexBytes([0; 32]),
-            merkle_root: HexBytes([2; 32]),
-            first_seq: index * 100,
-            message_count: 100,
-            sealed_at: 0,
-            signer: HexBytes([3; 32]),
-            signature: HexBytes([4; 64]),
-        }
+        row(i64::try_from(index).unwrap()).to_summary().unwrap()
     }
 
     #[test]
