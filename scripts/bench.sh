@@ -46,14 +46,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     say "installing wrk"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
 fi
-if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
-    say "building release binaries"
-    cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
-fi
-# BENCH_NODE_BIN measures another node binary (an older build, say) with
-# the same tools.
-NODE_BIN="${BENCH_NODE_BIN:-$PWD/target/release/sealchain-node}"
-CLI_BIN="$PWD/target/release/sealchain"
+# BENCH_SKIP_BUILD, BENCH_NODE_BIN: see release_binaries in measure.sh.
+release_binaries BENCH
 eval "$(scripts/test-postgres.sh)"
 ADMIN_URL="$TEST_DATABASE_URL"
 BASE_URL="${ADMIN_URL%/*}"

@@ -21,11 +21,8 @@ cd "$(dirname "$0")/.."
 . scripts/measure.sh
 
 DURATION="${CLASSIC_SECONDS:-60}"
-if [ -z "${CLASSIC_SKIP_BUILD:-}" ]; then
-    cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
-fi
-# CLASSIC_NODE_BIN measures another node binary (an older build, say).
-NODE_BIN="${CLASSIC_NODE_BIN:-$PWD/target/release/sealchain-node}"
+# CLASSIC_SKIP_BUILD, CLASSIC_NODE_BIN: see release_binaries in measure.sh.
+release_binaries CLASSIC
 eval "$(scripts/test-postgres.sh)"
 BASE_URL="${TEST_DATABASE_URL%/*}"
 DB="sealchain_classic_cpu_$$"
@@ -47,7 +44,7 @@ NODE="http://127.0.0.1:$PORT"
     --log-format json >"$WORK/node.log" 2>&1 &
 NODE_PID=$!
 wait_ready "$NODE" "$NODE_PID" "$WORK/node.log"
-CLI=(target/release/sealchain --node "$NODE" --no-pin --data-dir "$WORK/data")
+CLI=("$CLI_BIN" --node "$NODE" --no-pin --data-dir "$WORK/data")
 
 # The node's CPU over IDLE seconds with no traffic, as a share of one core.
 idle_share() {

@@ -5,6 +5,7 @@
 #     SEED_DB=chain1m scripts/seed.sh 1000000
 #     scripts/growth.sh chain1m ./seed-keys
 #     GROWTH_VERIFY=0 scripts/growth.sh chain10m ./seed-keys   # skip the full audit
+#     GROWTH_SKIP_BUILD=1 GROWTH_NODE_BIN=/path/to/other/sealchain-node scripts/growth.sh chain1m ./seed-keys
 #
 # On the chain in database DB (keys in KEYS), with the release binaries:
 # 1. start-up: from starting the node to its first `/readyz` 200;
@@ -43,12 +44,11 @@ VERIFY="${GROWTH_VERIFY:-1}"
 PREWARM="${GROWTH_PREWARM:-1}"
 
 say() { echo "growth: $*" >&2; }
-cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+# GROWTH_SKIP_BUILD, GROWTH_NODE_BIN: see release_binaries in measure.sh.
+release_binaries GROWTH
 eval "$(scripts/test-postgres.sh)"
 BASE_URL="${TEST_DATABASE_URL%/*}"
 URL="$BASE_URL/$DB"
-NODE_BIN="$PWD/target/release/sealchain-node"
-CLI_BIN="$PWD/target/release/sealchain"
 WORK="$(mktemp -d)"
 NODE_PID=""
 SIM_PID=""

@@ -44,3 +44,20 @@ wait_ready() {
     echo "the node at $url did not become ready" >&2
     exit 1
 }
+
+# release_binaries PREFIX: builds the release binaries of the node and the
+# client unless PREFIX_SKIP_BUILD is set (a fat-LTO build takes minutes
+# even when only one crate changed); sets CLI_BIN, and NODE_BIN from
+# PREFIX_NODE_BIN when set (another node binary, an older build say,
+# measured with the same tools and client).
+release_binaries() {
+    local skip="${1}_SKIP_BUILD" node="${1}_NODE_BIN"
+    if [ -z "${!skip:-}" ]; then
+        echo "measure: building the release binaries" >&2
+        cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+    fi
+    NODE_BIN="${!node:-$PWD/target/release/sealchain-node}"
+    CLI_BIN="$PWD/target/release/sealchain"
+    [ -x "$NODE_BIN" ] || { echo "measure: no node binary at $NODE_BIN" >&2; exit 1; }
+    [ -x "$CLI_BIN" ] || { echo "measure: no client binary at $CLI_BIN" >&2; exit 1; }
+}

@@ -27,8 +27,9 @@ READ_SECONDS="${REPLICA_READ_SECONDS:-15}"
 WRITE_RATE="${REPLICA_WRITE_RATE:-500}"
 say() { echo "replica-bench: $*" >&2; }
 command -v wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
-cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
-PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+# REPLICA_SKIP_BUILD, REPLICA_NODE_BIN: see release_binaries in measure.sh.
+release_binaries REPLICA
+PGBIN="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 WORK="$(mktemp -d)"
@@ -61,10 +62,10 @@ as_pg "$PGBIN/pg_ctl" -D "$WORK/primary" -l "$WORK/primary.log" -w \
 PRIMARY="postgres://postgres@127.0.0.1:$P1"
 psql -q "$PRIMARY/postgres" -c "CREATE DATABASE chain"
 say "seeding $MESSAGES messages"
-target/release/sealchain-node seed --database-url "$PRIMARY/chain" --keys-dir "$WORK/keys" --messages "$MESSAGES" \
+"$NODE_BIN" seed --database-url "$PRIMARY/chain" --keys-dir "$WORK/keys" --messages "$MESSAGES" \
     >"$WORK/seed.log" 2>&1
 say "replica on port $P2"
-as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$P1" -U postgres -D "$WORK/replica" -R -X stream >/dev/null
+as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$P1" -U postgres -D "$WORK/replica" -R -X stream -c fast >/dev/null
 as_pg "$PGBIN/pg_ctl" -D "$WORK/replica" -l "$WORK/replica.log" -w \
     -o "-p $P2 -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
 REPLICA="postgres://postgres@127.0.0.1:$P2"
@@ -87,11 +88,11 @@ run() {
     local port node p0 r0 t0 s0 p1 r1 t1 s1
     port="$(free_port)"
     node="http://127.0.0.1:$port"
-    target/release/sealchain-node --listen "127.0.0.1:$port" --database-url "$PRIMARY/chain" \
+    "$NODE_BIN" --listen "127.0.0.1:$port" --database-url "$PRIMARY/chain" \
         --keys-dir "$WORK/keys" --log-format json "$@" >"$WORK/node-$label.log" 2>&1 &
     NODE_PID=$!
     wait_ready "$node" "$NODE_PID" "$WORK/node-$label.log"
-    target/release/sealchain --node "$node" --no-pin --data-dir "$WORK/data" simulate --keys "$WORK/sim-keys" \
+    "$CLI_BIN" --node "$node" --no-pin --data-dir "$WORK/data" simulate --keys "$WORK/sim-keys" \
         --clients $((WRITE_RATE / 10)) --interval 100ms --duration 1h >"$WORK/sim-$label.log" 2>&1 &
     SIM_PID=$!
     sleep 3

@@ -18,25 +18,26 @@ MESSAGES="${1:?usage: scripts/seed.sh MESSAGES}"
 DB="${SEED_DB:-sealchain_seed}"
 KEYS="${SEED_KEYS:-./seed-keys}"
 
-cargo build --release --locked -q -p sealchain-node -p sealchain-client --bins
+# SEED_SKIP_BUILD, SEED_NODE_BIN: see release_binaries in measure.sh.
+release_binaries SEED
 eval "$(scripts/test-postgres.sh)"
 BASE_URL="${TEST_DATABASE_URL%/*}"
 if ! psql -At "$TEST_DATABASE_URL" -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
     psql -q "$TEST_DATABASE_URL" -c "CREATE DATABASE $DB"
 fi
-target/release/sealchain-node seed --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" --messages "$MESSAGES"
+"$NODE_BIN" seed --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" --messages "$MESSAGES"
 psql -At "$BASE_URL/$DB" -c "SELECT 'database ' || current_database() || ': ' || \
     pg_size_pretty(pg_database_size(current_database())) || ', ' || next_seq || ' messages' FROM chain_state"
 
 if [ -n "${SEED_VERIFY:-}" ]; then
     PORT="$(free_port)"
     LOG="$(mktemp)"
-    target/release/sealchain-node --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" \
+    "$NODE_BIN" --listen "127.0.0.1:$PORT" --database-url "$BASE_URL/$DB" --keys-dir "$KEYS" \
         --log-format json >"$LOG" 2>&1 &
     NODE_PID=$!
     trap 'kill $NODE_PID 2>/dev/null; rm -f "$LOG"' EXIT
     wait_ready "http://127.0.0.1:$PORT" "$NODE_PID" "$LOG"
     DATA="$(mktemp -d)"
-    time target/release/sealchain --node "http://127.0.0.1:$PORT" --data-dir "$DATA" verify
+    time "$CLI_BIN" --node "http://127.0.0.1:$PORT" --data-dir "$DATA" verify
     rm -rf "$DATA"
 fi
