@@ -103,7 +103,7 @@ start_node() {
 }
 
 stop_node() {
-    kill "$NODE_PID" && wait "$NODE_PID" || true
+    if kill "$NODE_PID"; then wait "$NODE_PID" || true; fi
     NODE_PID=""
 }
 

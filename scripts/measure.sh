@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the measuring scripts (bench.sh, growth.sh,
 # classic-cpu.sh, replica-bench.sh, seed.sh, explorer-bench.sh); sourced,
 # not run.
@@ -11,7 +12,9 @@
 export PGSSLMODE="${PGSSLMODE:-disable}"
 echo "measure: database connections with PGSSLMODE=$PGSSLMODE" >&2
 
-# Clock ticks per second, the unit of cpu_ticks.
+# Clock ticks per second, the unit of cpu_ticks (used by the scripts that
+# source this file).
+# shellcheck disable=SC2034
 TICK="$(getconf CLK_TCK)"
 
 # utime + stime, in clock ticks, of the given pids (those still alive; a

@@ -27,7 +27,7 @@ if ! [ -e /usr/include/postgresql/libpq-fe.h ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev >&2
 fi
 
-version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)"
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
     say "creating cluster $version/main"
     as_root pg_createcluster "$version" main >&2
