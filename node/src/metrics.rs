@@ -44,6 +44,12 @@ pub const BATCH_SIZE: &str = "sealchain_writer_batch_size";
 pub const COMMIT_SECONDS: &str = "sealchain_writer_commit_duration_seconds";
 /// Counter of writer batches planned again because they held a resend.
 pub const RESEND_LOOKUPS: &str = "sealchain_writer_resend_lookups_total";
+/// Counter of committed writer batches, by how they were written
+/// (`write`: `one_statement` or `locked`).
+pub const BATCHES: &str = "sealchain_writer_batches_total";
+/// Counter of one-statement writes that found the chain state changed
+/// since this writer's last batch.
+pub const STALE_CHAIN_STATE: &str = "sealchain_writer_stale_chain_state_total";
 /// Counter of sealed blocks.
 pub const BLOCKS_SEALED: &str = "sealchain_blocks_sealed_total";
 /// Gauge of the writer queue depth.
@@ -121,6 +127,14 @@ pub fn describe() {
     metrics::describe_counter!(
         RESEND_LOOKUPS,
         "Writer batches rolled back and written again with their (sender, nonce) pairs looked up, because one was stored already."
+    );
+    metrics::describe_counter!(
+        BATCHES,
+        "Writer batches committed, by how: one statement guarded by the chain state this writer last stored (one_statement), or a transaction under the chain state lock (locked)."
+    );
+    metrics::describe_counter!(
+        STALE_CHAIN_STATE,
+        "One-statement writes that stored nothing because the chain state had changed since this writer's last batch (another node process wrote); each was written again under the lock."
     );
     metrics::describe_counter!(BLOCKS_SEALED, "Blocks sealed by this node process.");
     metrics::describe_gauge!(QUEUE_DEPTH, "Verified messages waiting for the writer.");

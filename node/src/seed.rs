@@ -181,7 +181,7 @@ pub fn seed(config: &SeedConfig, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Res
                 .transaction(|conn| writer::write_batch(conn, &key, config.block_size, &refs, Lookup::OnConflict))
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("writing a batch")?
-                .0;
+                .outcomes;
             if let Some(other) = outcomes.iter().find(|o| !matches!(o, Outcome::Accepted { .. })) {
                 bail!("a seeded message was not accepted: {other:?}");
             }

@@ -343,3 +343,38 @@ async fn a_batch_that_meets_a_stored_pair_is_written_again_whole_with_its_pairs_
     let stored = 3 + NEW; // the first, the one alone, the batch's new ones, the next
     assert_eq!(blocks.len(), stored / 4, "every full block of 4 is sealed");
 }
+
+/// After its first batch, written under the chain state lock, the writer
+/// knows the state it left and writes each later batch as one statement:
+/// the messages, the sealed block and the new chain state in one implicit
+/// transaction (one `xmin`), and the metrics count each kind. The chain
+/// audits.
+#[actix_rt::test]
+async fn batches_after_the_first_are_written_in_one_statement_that_moves_the_chain_state() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let node = NodeProcess::spawn(&db, keys.path(), &["--block-size", "3"]);
+    let info = node.client.node_info().await.unwrap();
+    let key = seal::identity();
+    for i in 0..4u64 {
+        let envelope = seal::envelope(&key, &info, "t", serde_json::json!(i));
+        assert_eq!(node.client.submit(&envelope).await.unwrap().seq, i);
+    }
+    let text = metrics(&node).await;
+    let batches = |how: &str| metric(&text, &format!("sealchain_writer_batches_total{{write=\"{how}\"}}"));
+    assert_eq!((batches("locked"), batches("one_statement")), (Some(1.0), Some(3.0)));
+    assert_eq!(metric(&text, "sealchain_writer_stale_chain_state_total"), None);
+
+    // Message 2 sealed block 0: its row, the block's and the chain state's
+    // as it then was came from one transaction; message 3's and the chain
+    // state's now from another.
+    let tx_of = |sql: &str| count(&db, &format!("SELECT xmin::text::bigint AS n FROM {sql}"));
+    let (sealing, last) = (tx_of("messages WHERE seq = 2"), tx_of("messages WHERE seq = 3"));
+    assert_eq!(tx_of("blocks WHERE idx = 0"), sealing);
+    assert_ne!(sealing, last);
+    assert_eq!(tx_of("chain_state"), last);
+    assert_eq!(count(&db, "SELECT next_seq AS n FROM chain_state"), 4);
+
+    let blocks = audit_chain(&node.client, &info).await;
+    assert_eq!(blocks.len(), 1);
+}

@@ -224,9 +224,27 @@ async fn a_slow_or_cancelled_statement_answers_503_not_500() {
 /// answers 503 saying nothing was stored — and indeed nothing was.
 #[actix_rt::test]
 async fn a_writer_lock_timeout_answers_503_and_stores_nothing() {
+    a_lock_timeout_stores_nothing(0).await;
+}
+
+/// The same for a batch after the first, which the writer sends as one
+/// statement guarded by the chain state it knows: that statement waits on
+/// the lock, times out, and stores nothing either.
+#[actix_rt::test]
+async fn a_one_statement_write_that_times_out_on_the_lock_answers_503_and_stores_nothing() {
+    a_lock_timeout_stores_nothing(2).await;
+}
+
+/// `before` messages stored, then one sent while another session holds
+/// the chain state lock past the node's `--db-timeout`.
+async fn a_lock_timeout_stores_nothing(before: u64) {
     let db = TestDb::new();
     let node = TestNode::spawn(&db, NodeOptions::default().arg("--db-timeout", 1)).await;
     let key = seal::identity();
+    for i in 0..before {
+        let envelope = seal::envelope(&key, &node.info, "t", serde_json::json!(["before", i]));
+        assert_eq!(node.client.submit(&envelope).await.unwrap().seq, i);
+    }
     let envelope = seal::envelope(&key, &node.info, "t", serde_json::json!(1));
     let lock = LockHolder::chain_state(&db);
     let (status, retry, body) = post(&node.base, &envelope).await;
@@ -234,9 +252,9 @@ async fn a_writer_lock_timeout_answers_503_and_stores_nothing() {
     assert_eq!(retry.as_deref(), Some("1"));
     assert!(body.contains("nothing was stored"), "{body}");
     lock.release();
-    assert_eq!(message_count(&db), 0);
-    // The same message later is stored, at seq 0.
-    assert_eq!(node.client.submit(&envelope).await.unwrap().seq, 0);
+    assert_eq!(message_count(&db), i64::try_from(before).unwrap());
+    // The same message later is stored, next in line.
+    assert_eq!(node.client.submit(&envelope).await.unwrap().seq, before);
     node.stop().await;
 }
 
@@ -448,6 +466,85 @@ async fn the_first_message_after_a_database_restart_is_accepted() {
         .await
         .expect("the first message after the restart is accepted");
     assert_eq!(receipt.seq, 1);
+    node.stop().await;
+}
+
+/// Promise 6, the statement's answer lost: a batch after the first goes
+/// as one statement that commits by itself. Here the node's connection is
+/// cut (its socket destroyed, `ss -K`) while that statement runs; the
+/// server goes on and commits it, and the node cannot know. It writes the
+/// batch again under the lock with its pairs looked up, finds the message
+/// where its statement put it, and answers 202 with that receipt: stored
+/// once, accepted, not a resend and not a 503.
+#[actix_rt::test]
+async fn a_one_statement_write_whose_answer_is_lost_is_found_stored_and_accepted() {
+    let db = TestDb::new();
+    let node = TestNode::spawn(&db, NodeOptions::default()).await;
+    let key = seal::identity();
+    let first = seal::envelope(&key, &node.info, "t", serde_json::json!(0));
+    assert_eq!(node.client.submit(&first).await.unwrap().seq, 0);
+    // The next insert into messages sleeps 3 s inside its statement, once.
+    for sql in [
+        "CREATE TABLE slow_once (x int)",
+        "INSERT INTO slow_once VALUES (1)",
+        "CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN DELETE FROM slow_once; IF FOUND THEN PERFORM pg_sleep(3); END IF; RETURN NULL; END $$",
+        "CREATE TRIGGER slow_once AFTER INSERT ON messages FOR EACH STATEMENT EXECUTE FUNCTION slow_once()",
+    ] {
+        db.execute(sql);
+    }
+
+    let envelope = seal::envelope(&key, &node.info, "t", serde_json::json!(1));
+    let answer = {
+        let (base, envelope) = (node.base.clone(), envelope.clone());
+        actix_rt::spawn(async move { post(&base, &envelope).await })
+    };
+    let sleeping = format!(
+        "SELECT client_port AS pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = '{APPLICATION_NAME}' AND wait_event = 'PgSleep'"
+    );
+    let mut port = Vec::new();
+    wait_until("the writer's statement sleeps", Duration::from_secs(60), || {
+        port = diesel::sql_query(&sleeping).load::<Pid>(&mut db.connect()).unwrap();
+        let found = port.len() == 1;
+        async move { found }
+    })
+    .await;
+    let port = port[0].pid;
+    let killed = Command::new("ss")
+        .args([
+            "-K",
+            "dst",
+            "127.0.0.1",
+            "dport",
+            "=",
+            "5432",
+            "sport",
+            "=",
+            &format!(":{port}"),
+        ])
+        .output()
+        .expect("ss (iproute2) runs");
+    assert!(killed.status.success(), "{killed:?}");
+
+    let (status, _, body) = answer.await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let receipt: Receipt = serde_json::from_str(&body).unwrap();
+    assert_eq!(receipt.seq, 1);
+    verify_receipt(&node.info, &receipt);
+    assert_eq!(
+        diesel::sql_query("SELECT count(*) AS n FROM slow_once")
+            .get_result::<Count>(&mut db.connect())
+            .unwrap()
+            .n,
+        0,
+        "the statement that slept committed"
+    );
+    assert_eq!(message_count(&db), 2);
+    // The resend gets the same receipt; the chain goes on from there.
+    assert_eq!(node.client.submit(&envelope).await.unwrap(), receipt);
+    let next = seal::envelope(&key, &node.info, "t", serde_json::json!(2));
+    assert_eq!(node.client.submit(&next).await.unwrap().seq, 2);
     node.stop().await;
 }
 

@@ -405,17 +405,29 @@ impl QueryFragment<Pg> for AppendStatement<'_> {
             insert.push(&mut out)?;
             out.push_sql(")");
         }
-        out.push_sql(" UPDATE chain_state SET next_seq = ");
-        out.push_bind_param::<BigInt, _>(&self.state.next_seq)?;
-        out.push_sql(", block_count = ");
-        out.push_bind_param::<BigInt, _>(&self.state.block_count)?;
-        out.push_sql(", head_hash = ");
-        out.push_bind_param::<Bytea, _>(self.state.head_hash)?;
-        out.push_sql(", tree_size = ");
-        out.push_bind_param::<BigInt, _>(&self.state.tree_size)?;
-        out.push_sql(", compact_range = ");
-        out.push_bind_param::<Bytea, _>(self.state.compact_range)?;
-        Ok(())
+        out.push_sql(" UPDATE chain_state SET ");
+        self.state.push_columns(&mut out, ", ")
+    }
+}
+
+impl<'a> ChainUpdate<'a> {
+    /// `next_seq = $1<separator>block_count = $2…`: every column, as the
+    /// `SET` list of an update (separator `", "`) or its guard (`" AND "`).
+    fn push_columns<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>, separator: &str) -> QueryResult<()> {
+        out.push_sql("next_seq = ");
+        out.push_bind_param::<BigInt, _>(&self.next_seq)?;
+        out.push_sql(separator);
+        out.push_sql("block_count = ");
+        out.push_bind_param::<BigInt, _>(&self.block_count)?;
+        out.push_sql(separator);
+        out.push_sql("head_hash = ");
+        out.push_bind_param::<Bytea, _>(self.head_hash)?;
+        out.push_sql(separator);
+        out.push_sql("tree_size = ");
+        out.push_bind_param::<BigInt, _>(&self.tree_size)?;
+        out.push_sql(separator);
+        out.push_sql("compact_range = ");
+        out.push_bind_param::<Bytea, _>(self.compact_range)
     }
 }
 
@@ -426,6 +438,60 @@ pub fn append(conn: &mut PgConnection, append: &Append<'_>) -> QueryResult<()> {
         1 => Ok(()),
         n => Err(diesel::result::Error::QueryBuilderError(
             format!("the chain state update changed {n} rows instead of 1").into(),
+        )),
+    }
+}
+
+/// [`Append`] on its own, outside any transaction, if and only if the
+/// stored chain state is still `expected` (every column the writer
+/// planned from): the update of `chain_state` comes first, as a `WITH`
+/// clause guarded by the expected values, and every insert takes its rows
+/// only if that update changed the row. The update takes the row lock
+/// that [`lock_chain_state`] takes, and under read committed a concurrent
+/// writer's commit makes it look at the new row version again; so either
+/// everything is stored, in one implicit transaction, or nothing is.
+struct GuardedAppend<'a> {
+    append: AppendStatement<'a>,
+    expected: ChainUpdate<'a>,
+}
+
+prepared_once!(GuardedAppend);
+
+impl QueryFragment<Pg> for GuardedAppend<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH guard AS (UPDATE chain_state SET ");
+        self.append.state.push_columns(&mut out, ", ")?;
+        out.push_sql(" WHERE ");
+        self.expected.push_columns(&mut out, " AND ")?;
+        out.push_sql(" RETURNING 1)");
+        for insert in &self.append.inserts {
+            out.push_sql(&format!(", new_{} AS (", insert.table));
+            insert.push(&mut out)?;
+            out.push_sql(" WHERE EXISTS (SELECT 1 FROM guard))");
+        }
+        out.push_sql(" SELECT 1 FROM guard");
+        Ok(())
+    }
+}
+
+/// Stores [`Append`] in one statement outside a transaction if the stored
+/// chain state is still `expected`; whether it was (false: nothing was
+/// stored, the chain moved on or was changed, read it again under the
+/// lock).
+pub fn append_if_unchanged(
+    conn: &mut PgConnection,
+    append: &Append<'_>,
+    expected: &ChainUpdate<'_>,
+) -> QueryResult<bool> {
+    let statement = GuardedAppend {
+        append: AppendStatement::new(append),
+        expected: *expected,
+    };
+    match statement.execute(conn)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        n => Err(diesel::result::Error::QueryBuilderError(
+            format!("the guarded chain state update changed {n} rows instead of 1").into(),
         )),
     }
 }

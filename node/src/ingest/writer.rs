@@ -45,7 +45,7 @@ use sealchain_shared::{Hash, SigningKey, merkle, now_ms};
 use tokio::sync::{mpsc, oneshot};
 
 use super::validate::Verified;
-use crate::db::models::{BlockRow, MessageRow};
+use crate::db::models::{BlockRow, ChainState, MessageRow};
 use crate::db::repo::StoredMessage;
 use crate::db::{DbPool, PooledConn, StoreError, repo};
 use crate::log;
@@ -281,6 +281,7 @@ pub fn spawn(
         block_size: config.block_size,
         health,
         look_up_left: 0,
+        known: None,
         on_sealed,
     };
     let max_batch = config.max_batch.max(1);
@@ -303,6 +304,9 @@ struct Writer {
     health: Arc<WriterHealth>,
     /// Batches left that look up their pairs first.
     look_up_left: u32,
+    /// The chain state this writer's last batch stored; `None` at first
+    /// and after any failure, until a batch succeeds under the lock.
+    known: Option<ChainState>,
     on_sealed: OnSealed,
 }
 
@@ -403,9 +407,20 @@ impl Writer {
 
     /// Commits one batch; returns each message's outcome and whether the
     /// writer must stop.
+    ///
+    /// When this writer knows the chain state its last batch left, the
+    /// batch goes first as one statement guarded by that state
+    /// ([`write_if_unchanged`]); if the state moved on, or the statement
+    /// fails, it is written under the lock. A guarded statement whose
+    /// connection broke may have committed: it is then written under the
+    /// lock with its pairs looked up, which finds it if it was stored and
+    /// answers with the receipts it got.
     fn commit(&mut self, batch: &[&Verified]) -> (Vec<Outcome>, bool) {
         let unavailable = |detail: &str| vec![Outcome::Unavailable(detail.to_owned()); batch.len()];
         let mut retried = false;
+        // The next seq a guarded statement of this batch that may have
+        // committed planned from.
+        let mut maybe_stored_from: Option<i64> = None;
         let mut lookup = if self.look_up_left > 0 {
             self.look_up_left -= 1;
             Lookup::First
@@ -416,27 +431,55 @@ impl Writer {
             let mut reached_commit = false;
             let key = self.key.clone();
             let block_size = self.block_size;
-            let result = self.connection().map_err(WriteError::Store).and_then(|conn| {
-                conn.transaction(|conn| {
-                    let written = write_batch(conn, &key, block_size, batch, lookup)?;
-                    // The body succeeded: what fails from here on is the
-                    // COMMIT, whose fate the node cannot know.
-                    reached_commit = true;
-                    Ok(written)
-                })
-            });
+            // Taken: kept only once a batch has succeeded.
+            let known = self.known.take().filter(|_| lookup == Lookup::OnConflict);
+            let planned_from = known.as_ref().map(|k| k.next_seq);
+            let how = if known.is_some() { "one_statement" } else { "locked" };
+            let result = self
+                .connection()
+                .map_err(WriteError::Store)
+                .and_then(|conn| match known {
+                    Some(known) => write_if_unchanged(conn, &key, block_size, batch, known),
+                    None => conn
+                        .transaction(|conn| {
+                            let written = write_batch(conn, &key, block_size, batch, lookup)?;
+                            // The body succeeded: what fails from here on is the
+                            // COMMIT, whose fate the node cannot know.
+                            reached_commit = true;
+                            Ok(written)
+                        })
+                        .map(Some),
+                });
             match result {
-                Ok((outcomes, sealed)) => {
+                Ok(Some(Written {
+                    mut outcomes,
+                    blocks,
+                    state,
+                })) => {
+                    if let Some(from) = maybe_stored_from {
+                        attribute_to_this_batch(&mut outcomes, from);
+                    }
+                    self.known = Some(state);
                     self.health.succeeded();
-                    (self.on_sealed)(&sealed);
-                    let sealed = sealed.len() as u64;
+                    (self.on_sealed)(&blocks);
+                    let sealed = blocks.len() as u64;
                     let accepted = outcomes
                         .iter()
                         .filter(|o| matches!(o, Outcome::Accepted { .. }))
                         .count();
                     tracing::debug!(size = batch.len(), accepted, sealed, "batch committed");
                     metrics::counter!(m::BLOCKS_SEALED).increment(sealed);
+                    metrics::counter!(m::BATCHES, "write" => how).increment(1);
                     return (outcomes, false);
+                }
+                Ok(None) => {
+                    // Nothing stored: the chain moved on (another node
+                    // process wrote); write it under the lock.
+                    metrics::counter!(m::STALE_CHAIN_STATE).increment(1);
+                    tracing::debug!(
+                        size = batch.len(),
+                        "the chain state changed since this writer's last batch"
+                    );
                 }
                 Err(WriteError::Resent) => {
                     // Rolled back, nothing stored: plan it again knowing
@@ -459,7 +502,16 @@ impl Writer {
                         true,
                     );
                 }
-                Err(e) if reached_commit => {
+                Err(WriteError::MaybeStored(e)) if !retried => {
+                    // Written again under the lock with its pairs looked
+                    // up: that finds the batch if the statement stored it.
+                    self.conn = None;
+                    retried = true;
+                    maybe_stored_from = planned_from;
+                    lookup = Lookup::First;
+                    tracing::warn!(error = %e, size = batch.len(), "the connection broke during a batch's statement; writing it again with its pairs looked up");
+                }
+                Err(e) if reached_commit || maybe_stored_from.is_some() || matches!(e, WriteError::MaybeStored(_)) => {
                     self.conn = None;
                     self.health.failed();
                     tracing::error!(error = %e, size = batch.len(), "COMMIT failed; the batch may or may not be stored");
@@ -491,6 +543,23 @@ impl Writer {
     }
 }
 
+/// A message of a batch written again after a statement that may have
+/// committed it, found stored at a seq from `from` on (where that statement
+/// put the batch): it was that statement that stored it, so it was
+/// accepted now, not resent. A second copy of it in the same batch stays
+/// a resend, as it would have been had the statement's answer arrived.
+fn attribute_to_this_batch(outcomes: &mut [Outcome], from: i64) {
+    let mut accepted = std::collections::HashSet::new();
+    for outcome in outcomes {
+        if let Outcome::Resent { seq, received_at } = *outcome
+            && i64::try_from(seq).is_ok_and(|seq| seq >= from)
+            && accepted.insert(seq)
+        {
+            *outcome = Outcome::Accepted { seq, received_at };
+        }
+    }
+}
+
 /// Why a batch was not written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -504,6 +573,10 @@ pub enum WriteError {
     /// pair that is stored already; nothing was written.
     #[error("a message of the batch uses a (sender, nonce) pair that is stored already")]
     Resent,
+    /// The connection broke during a statement that commits by itself
+    /// ([`write_if_unchanged`]): the batch may be stored.
+    #[error("the connection broke while the batch was being stored; it may be stored: {0}")]
+    MaybeStored(StoreError),
 }
 
 impl From<diesel::result::Error> for WriteError {
@@ -618,20 +691,85 @@ pub fn blocks_to_seal(block_count: i64, next_seq: i64, block_size: u32) -> Range
     block_count..full.max(block_count)
 }
 
+/// What a written batch did: each message's outcome, the blocks it sealed,
+/// and the chain state it left (as stored).
+#[derive(Debug)]
+pub struct Written {
+    /// One outcome per message of the batch, in batch order.
+    pub outcomes: Vec<Outcome>,
+    /// The blocks it sealed, in index order.
+    pub blocks: Vec<BlockRow>,
+    /// The chain state after it.
+    pub state: ChainState,
+}
+
 /// The transaction body (the caller runs it in a transaction). Returns
-/// each message's outcome and the blocks it sealed. Also the body of
-/// `sealchain-node seed`, so a seeded chain is built exactly as a node
-/// builds one. With [`Lookup::OnConflict`] a batch that holds a stored
-/// pair fails with [`WriteError::Resent`] (roll back, and write it again
-/// with [`Lookup::First`]).
+/// what the batch did. Also the body of `sealchain-node seed`, so a seeded
+/// chain is built exactly as a node builds one. With [`Lookup::OnConflict`]
+/// a batch that holds a stored pair fails with [`WriteError::Resent`]
+/// (roll back, and write it again with [`Lookup::First`]).
 pub fn write_batch(
     conn: &mut PgConnection,
     key: &SigningKey,
     block_size: u32,
     batch: &[&Verified],
     lookup: Lookup,
-) -> Result<(Vec<Outcome>, Vec<BlockRow>), WriteError> {
+) -> Result<Written, WriteError> {
     let state = repo::lock_chain_state(conn)?;
+    let written = write_from(conn, key, block_size, batch, lookup, state, Guard::Locked)?;
+    written.ok_or_else(|| WriteError::Corrupt("the chain state changed under its lock".into()))
+}
+
+/// A batch written in one statement outside a transaction, planned from
+/// `known`, the chain state this writer's last batch left: the statement
+/// stores it only if the stored chain state is still exactly that
+/// ([`repo::append_if_unchanged`]). `None`: it was not (another node
+/// process wrote since, or someone changed the row), and nothing was
+/// stored. One round trip instead of four for a batch that seals nothing;
+/// one that seals reads its block's stored leaves first, as under the lock.
+/// Pairs are not looked up ([`Lookup::OnConflict`]): looking them up
+/// outside the lock would race with another writer's insert of the same
+/// pair.
+pub fn write_if_unchanged(
+    conn: &mut PgConnection,
+    key: &SigningKey,
+    block_size: u32,
+    batch: &[&Verified],
+    known: ChainState,
+) -> Result<Option<Written>, WriteError> {
+    write_from(
+        conn,
+        key,
+        block_size,
+        batch,
+        Lookup::OnConflict,
+        known,
+        Guard::Unchanged,
+    )
+}
+
+/// How a batch knows the chain state it plans from still holds when it is
+/// stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// The caller holds the row lock (`SELECT … FOR UPDATE`).
+    Locked,
+    /// The statement checks the stored row against it.
+    Unchanged,
+}
+
+/// Plans a batch from `state`, extends the log, seals what became full and
+/// stores it all; `None` if `guard` is [`Guard::Unchanged`] and the stored
+/// state was not `state`.
+fn write_from(
+    conn: &mut PgConnection,
+    key: &SigningKey,
+    block_size: u32,
+    batch: &[&Verified],
+    lookup: Lookup,
+    state: ChainState,
+    guard: Guard,
+) -> Result<Option<Written>, WriteError> {
     let stored = match lookup {
         Lookup::OnConflict => HashMap::new(),
         Lookup::First => {
@@ -687,26 +825,54 @@ pub fn write_batch(
             blocks.push(block);
         }
     }
-    repo::append(
-        conn,
-        &repo::Append {
-            messages: &plan.rows,
-            tiles: &tiles,
-            blocks: &blocks,
-            state: repo::ChainUpdate {
-                next_seq: plan.next_seq,
-                block_count: to_seal.end,
-                head_hash: &head,
-                tree_size: i64::try_from(range.size()).unwrap_or(i64::MAX),
-                compact_range: &log::encode_range(&range),
-            },
+    let after = ChainState {
+        next_seq: plan.next_seq,
+        block_count: to_seal.end,
+        head_hash: head.to_vec(),
+        tree_size: i64::try_from(range.size()).unwrap_or(i64::MAX),
+        compact_range: log::encode_range(&range),
+        ..state.clone()
+    };
+    let append = repo::Append {
+        messages: &plan.rows,
+        tiles: &tiles,
+        blocks: &blocks,
+        state: chain_update(&after),
+    };
+    match guard {
+        Guard::Locked => repo::append(conn, &append).map_err(unaccounted(lookup))?,
+        Guard::Unchanged => match repo::append_if_unchanged(conn, &append, &chain_update(&state)) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e @ diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)) => {
+                // The server may have run the statement, and outside a
+                // transaction committed it, without its answer reaching
+                // the node.
+                return Err(WriteError::MaybeStored(e.into()));
+            }
+            Err(e) => return Err(unaccounted(lookup)(e)),
         },
-    )
-    .map_err(unaccounted(lookup))?;
+    }
     for block in &blocks {
         tracing::info!(index = block.idx, hash = %hex::encode(&block.hash), "sealed block");
     }
-    Ok((plan.outcomes, blocks))
+    Ok(Some(Written {
+        outcomes: plan.outcomes,
+        blocks,
+        state: after,
+    }))
+}
+
+/// The columns of a chain state the writer writes (and a guarded statement
+/// checks).
+fn chain_update(state: &ChainState) -> repo::ChainUpdate<'_> {
+    repo::ChainUpdate {
+        next_seq: state.next_seq,
+        block_count: state.block_count,
+        head_hash: &state.head_hash,
+        tree_size: state.tree_size,
+        compact_range: &state.compact_range,
+    }
 }
 
 /// The leaf hashes of the messages from `first_seq` on, in seq order: those
@@ -807,6 +973,34 @@ mod tests {
             seq,
             received_at: at,
         }
+    }
+
+    #[test]
+    fn a_batch_found_stored_where_its_statement_put_it_was_accepted_by_it() {
+        let resent = |seq| Outcome::Resent { seq, received_at: 5 };
+        let accepted = |seq| Outcome::Accepted { seq, received_at: 5 };
+        // Stored before the statement (seq 3), by it (10, 11, and 10 again
+        // as an in-batch copy), a reuse, and a new message of the retry.
+        let mut outcomes = vec![
+            resent(3),
+            resent(10),
+            resent(11),
+            resent(10),
+            Outcome::Duplicate,
+            accepted(12),
+        ];
+        attribute_to_this_batch(&mut outcomes, 10);
+        assert_eq!(
+            outcomes,
+            [
+                resent(3),
+                accepted(10),
+                accepted(11),
+                resent(10),
+                Outcome::Duplicate,
+                accepted(12)
+            ]
+        );
     }
 
     #[test]
