@@ -45,7 +45,7 @@ use sealchain_shared::{Hash, SigningKey, merkle, now_ms};
 use tokio::sync::{mpsc, oneshot};
 
 use super::validate::Verified;
-use crate::db::models::{BlockRow, ChainState, MessageRow};
+use crate::db::models::{BlockRow, ChainState, MessageRow, TileHashRow};
 use crate::db::repo::StoredMessage;
 use crate::db::{DbPool, PooledConn, StoreError, repo};
 use crate::log;
@@ -439,7 +439,7 @@ impl Writer {
                 .connection()
                 .map_err(WriteError::Store)
                 .and_then(|conn| match known {
-                    Some(known) => write_if_unchanged(conn, &key, block_size, batch, known),
+                    Some(known) => write_if_unchanged(conn, &key, block_size, batch, &known),
                     None => conn
                         .transaction(|conn| {
                             let written = write_batch(conn, &key, block_size, batch, lookup)?;
@@ -716,8 +716,9 @@ pub fn write_batch(
     lookup: Lookup,
 ) -> Result<Written, WriteError> {
     let state = repo::lock_chain_state(conn)?;
-    let written = write_from(conn, key, block_size, batch, lookup, state, Guard::Locked)?;
-    written.ok_or_else(|| WriteError::Corrupt("the chain state changed under its lock".into()))
+    let prepared = prepare(conn, key, block_size, batch, lookup, &state)?;
+    repo::append(conn, &prepared.append()).map_err(unaccounted(lookup))?;
+    Ok(prepared.written())
 }
 
 /// A batch written in one statement outside a transaction, planned from
@@ -735,41 +736,67 @@ pub fn write_if_unchanged(
     key: &SigningKey,
     block_size: u32,
     batch: &[&Verified],
-    known: ChainState,
+    known: &ChainState,
 ) -> Result<Option<Written>, WriteError> {
-    write_from(
-        conn,
-        key,
-        block_size,
-        batch,
-        Lookup::OnConflict,
-        known,
-        Guard::Unchanged,
-    )
+    let prepared = prepare(conn, key, block_size, batch, Lookup::OnConflict, known)?;
+    match repo::append_if_unchanged(conn, &prepared.append(), &chain_update(known)) {
+        Ok(true) => Ok(Some(prepared.written())),
+        Ok(false) => Ok(None),
+        Err(e @ diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)) => {
+            // The server may have run the statement, and outside a
+            // transaction committed it, without its answer reaching the
+            // node.
+            Err(WriteError::MaybeStored(e.into()))
+        }
+        Err(e) => Err(unaccounted(Lookup::OnConflict)(e)),
+    }
 }
 
-/// How a batch knows the chain state it plans from still holds when it is
-/// stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Guard {
-    /// The caller holds the row lock (`SELECT … FOR UPDATE`).
-    Locked,
-    /// The statement checks the stored row against it.
-    Unchanged,
+/// A batch planned from a chain state, ready to store: each message's
+/// outcome, the rows to insert, and the chain state after them.
+struct Prepared {
+    outcomes: Vec<Outcome>,
+    rows: Vec<MessageRow>,
+    tiles: Vec<TileHashRow>,
+    blocks: Vec<BlockRow>,
+    after: ChainState,
 }
 
-/// Plans a batch from `state`, extends the log, seals what became full and
-/// stores it all; `None` if `guard` is [`Guard::Unchanged`] and the stored
-/// state was not `state`.
-fn write_from(
+impl Prepared {
+    /// What the append statement stores.
+    fn append(&self) -> repo::Append<'_> {
+        repo::Append {
+            messages: &self.rows,
+            tiles: &self.tiles,
+            blocks: &self.blocks,
+            state: chain_update(&self.after),
+        }
+    }
+
+    /// What the batch did, once stored.
+    fn written(self) -> Written {
+        for block in &self.blocks {
+            tracing::info!(index = block.idx, hash = %hex::encode(&block.hash), "sealed block");
+        }
+        Written {
+            outcomes: self.outcomes,
+            blocks: self.blocks,
+            state: self.after,
+        }
+    }
+}
+
+/// Plans a batch from `state`, extends the log and seals what became
+/// full; stores nothing but reads what it needs (the pairs with
+/// [`Lookup::First`], a sealed block's stored leaves).
+fn prepare(
     conn: &mut PgConnection,
     key: &SigningKey,
     block_size: u32,
     batch: &[&Verified],
     lookup: Lookup,
-    state: ChainState,
-    guard: Guard,
-) -> Result<Option<Written>, WriteError> {
+    state: &ChainState,
+) -> Result<Prepared, WriteError> {
     let stored = match lookup {
         Lookup::OnConflict => HashMap::new(),
         Lookup::First => {
@@ -789,7 +816,7 @@ fn write_from(
 
     // The log (PROTOCOL §9): the same leaves, in the same order, in the
     // same transaction.
-    let mut range = log::compact_range(&state).map_err(WriteError::Corrupt)?;
+    let mut range = log::compact_range(state).map_err(WriteError::Corrupt)?;
     if range.size() != u64::try_from(state.next_seq).unwrap_or(u64::MAX) {
         return Err(WriteError::Corrupt(format!(
             "the log holds {} messages but the chain {}",
@@ -833,34 +860,13 @@ fn write_from(
         compact_range: log::encode_range(&range),
         ..state.clone()
     };
-    let append = repo::Append {
-        messages: &plan.rows,
-        tiles: &tiles,
-        blocks: &blocks,
-        state: chain_update(&after),
-    };
-    match guard {
-        Guard::Locked => repo::append(conn, &append).map_err(unaccounted(lookup))?,
-        Guard::Unchanged => match repo::append_if_unchanged(conn, &append, &chain_update(&state)) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e @ diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)) => {
-                // The server may have run the statement, and outside a
-                // transaction committed it, without its answer reaching
-                // the node.
-                return Err(WriteError::MaybeStored(e.into()));
-            }
-            Err(e) => return Err(unaccounted(lookup)(e)),
-        },
-    }
-    for block in &blocks {
-        tracing::info!(index = block.idx, hash = %hex::encode(&block.hash), "sealed block");
-    }
-    Ok(Some(Written {
+    Ok(Prepared {
         outcomes: plan.outcomes,
+        rows: plan.rows,
+        tiles,
         blocks,
-        state: after,
-    }))
+        after,
+    })
 }
 
 /// The columns of a chain state the writer writes (and a guarded statement
