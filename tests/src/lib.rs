@@ -116,6 +116,13 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
+/// The node's `/metrics` text (asserting a 200).
+pub async fn metrics_text(base: &str) -> String {
+    let (status, _, body) = get_raw(base, "/metrics").await;
+    assert_eq!(status, 200, "GET /metrics");
+    String::from_utf8(body).expect("the metrics are UTF-8")
+}
+
 /// GETs `base + path`.
 pub async fn get_raw(base: &str, path: &str) -> RawAnswer {
     raw(awc::Client::new().get(format!("{base}{path}")), None).await

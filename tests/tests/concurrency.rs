@@ -21,7 +21,9 @@ use diesel::{QueryableByName, RunQueryDsl};
 use sealchain_client::api::NodeClient;
 use sealchain_node::ingest::writer::APPLICATION_NAME;
 use sealchain_shared::api::Receipt;
-use sealchain_tests::{NodeProcess, TestDb, assert_each_exactly_once, audit_chain, get_raw, metric, seal, wait_until};
+use sealchain_tests::{
+    NodeProcess, TestDb, assert_each_exactly_once, audit_chain, metric, metrics_text, seal, wait_until,
+};
 
 const CLIENTS: usize = 200;
 const PER_CLIENT: usize = 5;
@@ -76,12 +78,6 @@ async fn writer_waits_on_the_lock(db: &TestDb) {
         async move { waiting }
     })
     .await;
-}
-
-async fn metrics(node: &NodeProcess) -> String {
-    let (status, _, body) = get_raw(&node.base, "/metrics").await;
-    assert_eq!(status, 200);
-    String::from_utf8(body).unwrap()
 }
 
 #[actix_rt::test]
@@ -155,7 +151,7 @@ async fn two_hundred_concurrent_clients_one_gapless_chain_and_a_full_batch_seali
     wait_until("199 messages are queued", Duration::from_secs(60), || {
         let node = &node;
         async move {
-            let text = metrics(node).await;
+            let text = metrics_text(&node.base).await;
             metric(&text, "sealchain_ingest_queue_depth").unwrap_or(0.0) >= (CLIENTS - 1 - WORKERS) as f64
         }
     })
@@ -228,7 +224,7 @@ async fn two_hundred_concurrent_clients_one_gapless_chain_and_a_full_batch_seali
 
     // The node's own metrics agree: as many batches, as many messages, and
     // the same count in every bucket of the batch-size histogram.
-    let text = metrics(&node).await;
+    let text = metrics_text(&node.base).await;
     let value = |name: &str| metric(&text, name).unwrap_or_else(|| panic!("/metrics has no {name}:\n{text}"));
     assert_eq!(value("sealchain_writer_batch_size_count"), batches.len() as f64);
     assert_eq!(value("sealchain_writer_batch_size_sum"), MESSAGES as f64);
@@ -268,7 +264,7 @@ async fn a_batch_that_meets_a_stored_pair_is_written_again_whole_with_its_pairs_
     assert_eq!(original.seq, 0);
     let lookups = |text: &str| metric(text, "sealchain_writer_resend_lookups_total").unwrap_or(0.0);
     assert_eq!(
-        lookups(&metrics(&node).await),
+        lookups(&metrics_text(&node.base).await),
         0.0,
         "a batch of new messages is written at once"
     );
@@ -300,7 +296,7 @@ async fn a_batch_that_meets_a_stored_pair_is_written_again_whole_with_its_pairs_
     wait_until("the batch is queued", Duration::from_secs(60), || {
         let node = &node;
         async move {
-            let text = metrics(node).await;
+            let text = metrics_text(&node.base).await;
             metric(&text, "sealchain_ingest_queue_depth").unwrap_or(0.0) >= (total - WORKERS) as f64
         }
     })
@@ -330,7 +326,11 @@ async fn a_batch_that_meets_a_stored_pair_is_written_again_whole_with_its_pairs_
     let rows: Vec<_> = batches.iter().map(|b| (b.first, b.rows)).collect();
     assert_eq!(rows, [(0, 1), (1, 1), (2, NEW as i64)]);
     assert_eq!(count(&db, "SELECT count(*) AS n FROM messages"), 2 + NEW as i64);
-    assert_eq!(lookups(&metrics(&node).await), 1.0, "the batch was written twice");
+    assert_eq!(
+        lookups(&metrics_text(&node.base).await),
+        1.0,
+        "the batch was written twice"
+    );
 
     // The chain after it audits, and later messages go on from there.
     let next = node
@@ -360,7 +360,7 @@ async fn batches_after_the_first_are_written_in_one_statement_that_moves_the_cha
         let envelope = seal::envelope(&key, &info, "t", serde_json::json!(i));
         assert_eq!(node.client.submit(&envelope).await.unwrap().seq, i);
     }
-    let text = metrics(&node).await;
+    let text = metrics_text(&node.base).await;
     let batches = |how: &str| metric(&text, &format!("sealchain_writer_batches_total{{write=\"{how}\"}}"));
     assert_eq!((batches("locked"), batches("one_statement")), (Some(1.0), Some(3.0)));
     assert_eq!(metric(&text, "sealchain_writer_stale_chain_state_total"), None);

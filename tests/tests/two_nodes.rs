@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures_util::future::join_all;
-use sealchain_tests::{NodeProcess, TestDb, assert_each_exactly_once, audit_chain, get_raw, metric, seal};
+use sealchain_tests::{NodeProcess, TestDb, assert_each_exactly_once, audit_chain, metric, metrics_text, seal};
 
 #[actix_rt::test]
 async fn two_processes_build_one_chain() {
@@ -77,16 +77,10 @@ async fn a_batch_planned_from_a_chain_state_another_process_moved_on_is_written_
     };
     // A: its first batch under the lock; its second found B's write and
     // went under the lock; its third in one statement.
-    assert_eq!(counters(&metrics(&a).await), [2.0, 1.0, 1.0]);
-    assert_eq!(counters(&metrics(&b).await), [1.0, 0.0, 0.0]);
+    assert_eq!(counters(&metrics_text(&a.base).await), [2.0, 1.0, 1.0]);
+    assert_eq!(counters(&metrics_text(&b.base).await), [1.0, 0.0, 0.0]);
 
     let blocks = audit_chain(&b.client, &info).await;
     assert_eq!(blocks.len(), 2);
     assert_each_exactly_once(&blocks, &receipts, &info);
-}
-
-async fn metrics(node: &NodeProcess) -> String {
-    let (status, _, body) = get_raw(&node.base, "/metrics").await;
-    assert_eq!(status, 200);
-    String::from_utf8(body).unwrap()
 }
