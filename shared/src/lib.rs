@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | [`keys`] | §1 Identities and key files | Ed25519 / X25519 keys, PKCS#8 PEM files with mode 0600 |
 //! | [`message`] | §2 The message | schema validation of exact bytes, the builder, signing and strict verification |
+//! | [`strict`] | §2 (RFC 8032, strict) | strict Ed25519 verification, exactly `verify_strict`'s answers, one exponentiation cheaper |
 //! | [`hpke`] | §3 (RFC 9180) | DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20Poly1305, base mode |
 //! | [`envelope`] | §3 The envelope | the `{"enc","ct"}` JSON object, seal and open |
 //! | [`receipt`] | §4 Receipts | the receipt signing input and its signature |
@@ -40,6 +41,7 @@ pub mod message;
 pub mod note;
 pub mod policy;
 pub mod receipt;
+pub mod strict;
 mod time;
 pub mod tlog;
 pub mod tlog_proof;

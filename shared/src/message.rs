@@ -404,8 +404,8 @@ pub enum SignatureError {
     Invalid,
 }
 
-/// Strict verification (`verify_strict`): non-canonical and small-order
-/// encodings are refused.
+/// Strict verification (`verify_strict`, as [`crate::strict`] computes
+/// it): non-canonical and small-order encodings are refused.
 pub fn verify(sender: &[u8; 32], message_bytes: &[u8], signature: &[u8; SIGNATURE_LEN]) -> Result<(), SignatureError> {
     let key = VerifyingKey::from_bytes(sender).map_err(|_| SignatureError::BadSenderKey)?;
     verify_under(&key, message_bytes, signature)
@@ -417,8 +417,11 @@ fn verify_under(
     message_bytes: &[u8],
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<(), SignatureError> {
-    key.verify_strict(&signing_input(message_bytes), &Signature::from_bytes(signature))
-        .map_err(|_| SignatureError::Invalid)
+    if crate::strict::verify(key, &[MESSAGE_SIGNATURE_DOMAIN, message_bytes], signature) {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid)
+    }
 }
 
 /// Keys decoded per thread by [`verify_cached`] before it forgets them all.

@@ -2,8 +2,10 @@
 //! many EdDSAs" (SSR 2020, <https://eprint.iacr.org/2020/1244>), as
 //! published in `cases.txt` of
 //! <https://github.com/novifinancial/ed25519-speccheck> (vectors 0–11,
-//! retyped below), against the verification `message::verify` is built on:
-//! ed25519-dalek's `verify_strict` (PROTOCOL §2).
+//! retyped below), against ed25519-dalek's `verify_strict` (PROTOCOL §2),
+//! and `strict::verify`, on which `message::verify` is built, against
+//! `verify_strict` on those and on generated keys and R with torsion
+//! components.
 //!
 //! These vectors sign bare 32-byte messages, so they exercise the primitive,
 //! not sealchain's domain-separated signing input; the same cases built over
@@ -255,4 +257,140 @@ fn the_key_cache_accepts_and_refuses_exactly_what_strict_verification_does() {
     }
     // The 4,200 valid signatures, twice; nothing else.
     assert_eq!(accepted, 2 * 4200);
+}
+
+/// Deterministic pseudo-random 32 bytes: SHA-256 of a label and a counter.
+fn bytes32(label: &str, i: u32) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(label)
+        .chain_update(i.to_be_bytes())
+        .finalize()
+        .into()
+}
+
+/// `strict::verify` (the node's and the auditor's check, which never
+/// decodes R) answers exactly what ed25519-dalek's `verify_strict` answers:
+/// on the speccheck vectors; on signatures whose key and R carry torsion
+/// components (strict verification accepts some of those, as it accepts
+/// vector 3, and refuses the rest); on small-order keys and R; on every
+/// byte of valid signatures changed; on S + L; and on non-canonical
+/// encodings of R.
+#[test]
+fn strict_verify_without_decoding_r_answers_exactly_what_verify_strict_answers() {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::IsIdentity;
+    use sealchain_shared::strict;
+    use sha2::{Digest, Sha512};
+
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    let mut agree = |key: &[u8; 32], msg: &[u8], sig: &[u8; 64]| -> bool {
+        let vk = VerifyingKey::from_bytes(key).expect("every key here decodes");
+        let expected = vk.verify_strict(msg, &Signature::from_bytes(sig)).is_ok();
+        let got = strict::verify(&vk, &[msg], sig);
+        assert_eq!(
+            got,
+            expected,
+            "key {}, signature {}",
+            hex::encode(key),
+            hex::encode(sig)
+        );
+        if expected {
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+        expected
+    };
+    for i in 0..VECTORS.len() {
+        let (msg, key, sig) = vector(i);
+        if VerifyingKey::from_bytes(&key).is_ok() {
+            agree(&key, &msg, &sig);
+        }
+    }
+
+    // The eight points of small order: [L]Q keeps only Q's torsion part.
+    let mut torsion: Vec<EdwardsPoint> = Vec::new();
+    for i in 0.. {
+        if let Some(q) = CompressedEdwardsY(bytes32("q", i)).decompress() {
+            let t = q * (Scalar::ZERO - Scalar::ONE) + q;
+            assert!(t.is_small_order());
+            if !torsion.contains(&t) {
+                torsion.push(t);
+            }
+        }
+        if torsion.len() == 8 {
+            break;
+        }
+    }
+
+    // Key aB + T, R = rB + T', S = r + k a: the equation gives
+    // [S]B - [k]A = rB - [k]T, so strict verification accepts exactly when
+    // T' = -[k]T; with a = 0 the key, with r = 0 R, is of small order.
+    let mut mixed_accepted = 0;
+    let mut valid = Vec::new();
+    for i in 0..3000u32 {
+        let a = if i % 50 == 7 {
+            Scalar::ZERO
+        } else {
+            Scalar::from_bytes_mod_order(bytes32("a", i))
+        };
+        let r = if i % 37 == 5 {
+            Scalar::ZERO
+        } else {
+            Scalar::from_bytes_mod_order(bytes32("r", i))
+        };
+        let (t, t_r) = (torsion[i as usize % 8], torsion[(i as usize / 8) % 8]);
+        let key = (B * a + t).compress().to_bytes();
+        let big_r = (B * r + t_r).compress().to_bytes();
+        let msg = bytes32("m", i);
+        let k = Scalar::from_hash(Sha512::new().chain_update(big_r).chain_update(key).chain_update(msg));
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&big_r);
+        sig[32..].copy_from_slice((r + k * a).as_bytes());
+        let ok = agree(&key, &msg, &sig);
+        if ok && !t.is_identity() && !t_r.is_identity() {
+            mixed_accepted += 1;
+        }
+        if ok && t.is_identity() && t_r.is_identity() {
+            valid.push((key, msg, sig));
+        }
+    }
+    assert!(
+        mixed_accepted > 0,
+        "some signatures with mixed-order key and R are strictly valid"
+    );
+
+    // Valid signatures changed: every byte in turn; S + L (the same scalar,
+    // not canonical); R encoded with y + p (y < 19), which no encoding of
+    // R' ever is.
+    for (key, msg, sig) in valid.iter().take(40) {
+        for at in 0..64 {
+            let mut changed = *sig;
+            changed[at] ^= 0x01 << (at % 8);
+            assert!(!agree(key, msg, &changed), "byte {at} changed");
+        }
+        let mut s_plus_l = *sig;
+        let mut carry = 0u16;
+        for (b, l) in s_plus_l[32..].iter_mut().zip(L) {
+            let sum = u16::from(*b) + u16::from(l) + carry;
+            *b = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(!agree(key, msg, &s_plus_l));
+    }
+    let (key, msg, sig) = valid[0];
+    for low in 0xedu8..=0xff {
+        let mut non_canonical = sig;
+        non_canonical[..32].copy_from_slice(&[0xff; 32]);
+        non_canonical[0] = low;
+        non_canonical[31] = 0x7f;
+        agree(&key, &msg, &non_canonical);
+    }
+    assert!(
+        accepted > 300 && refused > 2000,
+        "{accepted} accepted, {refused} refused"
+    );
 }
