@@ -24,6 +24,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
+# The build settings (the curve arithmetic's backends) apply to the
+# dependencies too, so they come in before the dependencies are built.
+COPY .cargo .cargo
 # Dependencies only: cached across source changes.
 RUN cargo chef cook --release --locked --recipe-path recipe.json \
       -p sealchain-node -p sealchain-client
