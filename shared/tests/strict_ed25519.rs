@@ -22,6 +22,9 @@
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
+mod curve;
+use curve::{bytes32, small_order_points};
+
 /// (message, public key, signature), speccheck `cases.txt` order.
 const VECTORS: [(&str, &str, &str); 12] = [
     // 0: S = 0, A and R of small order (R = -A).
@@ -259,16 +262,6 @@ fn the_key_cache_accepts_and_refuses_exactly_what_strict_verification_does() {
     assert_eq!(accepted, 2 * 4200);
 }
 
-/// Deterministic pseudo-random 32 bytes: SHA-256 of a label and a counter.
-fn bytes32(label: &str, i: u32) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::new()
-        .chain_update(label)
-        .chain_update(i.to_be_bytes())
-        .finalize()
-        .into()
-}
-
 /// `strict::verify` (the node's and the auditor's check, which never
 /// decodes R) answers exactly what ed25519-dalek's `verify_strict` answers:
 /// on the speccheck vectors; on signatures whose key and R carry torsion
@@ -279,7 +272,6 @@ fn bytes32(label: &str, i: u32) -> [u8; 32] {
 #[test]
 fn strict_verify_without_decoding_r_answers_exactly_what_verify_strict_answers() {
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
-    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
     use curve25519_dalek::scalar::Scalar;
     use curve25519_dalek::traits::IsIdentity;
     use sealchain_shared::strict;
@@ -311,20 +303,7 @@ fn strict_verify_without_decoding_r_answers_exactly_what_verify_strict_answers()
         }
     }
 
-    // The eight points of small order: [L]Q keeps only Q's torsion part.
-    let mut torsion: Vec<EdwardsPoint> = Vec::new();
-    for i in 0.. {
-        if let Some(q) = CompressedEdwardsY(bytes32("q", i)).decompress() {
-            let t = q * (Scalar::ZERO - Scalar::ONE) + q;
-            assert!(t.is_small_order());
-            if !torsion.contains(&t) {
-                torsion.push(t);
-            }
-        }
-        if torsion.len() == 8 {
-            break;
-        }
-    }
+    let torsion = small_order_points();
 
     // Key aB + T, R = rB + T', S = r + k a: the equation gives
     // [S]B - [k]A = rB - [k]T, so strict verification accepts exactly when
