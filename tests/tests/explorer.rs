@@ -378,5 +378,18 @@ async fn explorer_queries_read_indexes_in_order() {
         assert!(plan.lines().any(reads), "{sql} does not read {index}:\n{plan}");
         assert!(!plan.contains("Seq Scan") && !plan.contains("Sort"), "{sql}\n{plan}");
     }
+    // Equality is all the search asks, so its index is a hash index.
+    let method: AccessMethod = diesel::sql_query(
+        "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'messages_leaf_hash'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(method.amname, "hash");
     node.stop().await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct AccessMethod {
+    #[diesel(sql_type = Text)]
+    amname: String,
 }

@@ -73,6 +73,60 @@ async fn a_node_refuses_a_chain_with_another_block_size_or_key() {
     assert!(format!("{err:#}").contains("built by node key"), "{err:#}");
 }
 
+#[derive(diesel::QueryableByName)]
+struct Schema {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    schema: String,
+}
+
+/// Every column, constraint, index, trigger and function the migrations
+/// made, one per line, in a fixed order ("" when there is none).
+fn schema(conn: &mut diesel::PgConnection) -> String {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(
+        "SELECT coalesce(string_agg(line, E'\\n' ORDER BY line), '') AS schema FROM (
+           SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable,
+                         column_default) AS line
+             FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'
+           UNION ALL SELECT 'index ' || indexdef FROM pg_indexes
+            WHERE schemaname = 'public' AND tablename <> '__diesel_schema_migrations'
+           UNION ALL SELECT format('constraint %s %s', conrelid::regclass, pg_get_constraintdef(oid))
+             FROM pg_constraint
+            WHERE connamespace = 'public'::regnamespace
+              AND conrelid <> '__diesel_schema_migrations'::regclass
+           UNION ALL SELECT 'trigger ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
+           UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+         ) lines",
+    )
+    .get_result::<Schema>(conn)
+    .unwrap()
+    .schema
+}
+
+/// An operator's way back (`diesel migration revert`): every migration's
+/// `down.sql` undoes its `up.sql`, so reverting them all leaves nothing of
+/// the schema, and applying them again builds the same schema.
+#[test]
+fn every_migration_reverts_and_applies_again() {
+    use diesel_migrations::MigrationHarness;
+    use sealchain_node::db::MIGRATIONS;
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let migrated = schema(&mut conn);
+    assert!(migrated.contains("USING hash (leaf_hash)"), "{migrated}");
+
+    let reverted = conn.revert_all_migrations(MIGRATIONS).unwrap();
+    let embedded = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .unwrap()
+        .len();
+    assert_eq!(reverted.len(), embedded);
+    assert_eq!(schema(&mut conn), "", "left behind by the down migrations");
+
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
+    assert_eq!(schema(&mut conn), migrated);
+}
+
 /// Senders that each send until their first error, concurrently; the
 /// handles end when every sender has stopped.
 fn spawn_senders(
