@@ -171,6 +171,13 @@ fn template() -> &'static str {
     })
 }
 
+/// How many migrations the node embeds (and applies at start-up).
+pub fn embedded_migrations() -> usize {
+    diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&sealchain_node::db::MIGRATIONS)
+        .unwrap_or_else(|e| panic!("reading the embedded migrations: {e}"))
+        .len()
+}
+
 /// A database of its own for one test, dropped on drop.
 #[derive(Debug)]
 pub struct TestDb {

@@ -426,12 +426,9 @@ fn two_nodes_starting_at_once_on_an_empty_database_both_start() {
         let migrations = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
             .get_result::<Count>(&mut db.connect())
             .unwrap();
-        let embedded =
-            diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&sealchain_node::db::MIGRATIONS)
-                .unwrap()
-                .len();
         assert_eq!(
-            migrations.n as usize, embedded,
+            migrations.n as usize,
+            sealchain_tests::db::embedded_migrations(),
             "round {round}: every migration applied once"
         );
     }

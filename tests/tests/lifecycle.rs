@@ -117,10 +117,7 @@ fn every_migration_reverts_and_applies_again() {
     assert!(migrated.contains("USING hash (leaf_hash)"), "{migrated}");
 
     let reverted = conn.revert_all_migrations(MIGRATIONS).unwrap();
-    let embedded = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
-        .unwrap()
-        .len();
-    assert_eq!(reverted.len(), embedded);
+    assert_eq!(reverted.len(), sealchain_tests::db::embedded_migrations());
     assert_eq!(schema(&mut conn), "", "left behind by the down migrations");
 
     conn.run_pending_migrations(MIGRATIONS).unwrap();
