@@ -178,6 +178,22 @@ pub fn embedded_migrations() -> usize {
         .len()
 }
 
+/// A line of `EXPLAIN`.
+#[derive(diesel::QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// The plan Postgres picks for `sql` (`EXPLAIN`), one node per line, for
+/// the tests that check which index a query reads.
+pub fn explain(conn: &mut PgConnection, sql: &str) -> String {
+    let plan: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN {sql}"))
+        .load(conn)
+        .unwrap_or_else(|e| panic!("EXPLAIN {sql}: {e}"));
+    plan.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n")
+}
+
 /// A database of its own for one test, dropped on drop.
 #[derive(Debug)]
 pub struct TestDb {

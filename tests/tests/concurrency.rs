@@ -386,14 +386,12 @@ async fn the_pair_constraint_keeps_the_sender_first_and_serves_the_writers_looku
             .execute(&mut conn)
             .unwrap();
     }
-    let plan: Vec<PlanLine> = diesel::sql_query(
-        "EXPLAIN SELECT m.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
+    let plan = sealchain_tests::db::explain(
+        &mut conn,
+        "SELECT m.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
          JOIN unnest(ARRAY['\\x01'::bytea], ARRAY['\\x02'::bytea]) AS c(sender, nonce) \
          ON m.sender = c.sender AND m.nonce = c.nonce",
-    )
-    .load(&mut conn)
-    .unwrap();
-    let plan = plan.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n");
+    );
     assert!(
         plan.contains("Index Scan using messages_sender_nonce_key"),
         "the lookup does not read the pair constraint's index:\n{plan}"
@@ -405,13 +403,6 @@ async fn the_pair_constraint_keeps_the_sender_first_and_serves_the_writers_looku
 #[derive(QueryableByName)]
 struct Line {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    line: String,
-}
-
-/// A line of `EXPLAIN`.
-#[derive(QueryableByName)]
-struct PlanLine {
-    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
     line: String,
 }
 

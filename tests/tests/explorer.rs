@@ -312,12 +312,6 @@ async fn assets_are_embedded_and_cached_by_version() {
     node.stop().await;
 }
 
-#[derive(diesel::QueryableByName)]
-struct PlanLine {
-    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-    line: String,
-}
-
 /// The explorer's queries (node/src/explorer/queries.rs) have plans that
 /// read an index in order: no sequential scan, no sort, whatever the size of
 /// the chain. (On a table this small Postgres prefers scans and sorts, so
@@ -372,8 +366,7 @@ async fn explorer_queries_read_indexes_in_order() {
             "checkpoints_pkey",
         ),
     ] {
-        let plan: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN {sql}")).load(&mut conn).unwrap();
-        let plan = plan.into_iter().map(|p| p.line).collect::<Vec<_>>().join("\n");
+        let plan = sealchain_tests::db::explain(&mut conn, &sql);
         let reads = |line: &str| line.contains("Index") && line.contains(&format!(" using {index} "));
         assert!(plan.lines().any(reads), "{sql} does not read {index}:\n{plan}");
         assert!(!plan.contains("Seq Scan") && !plan.contains("Sort"), "{sql}\n{plan}");
