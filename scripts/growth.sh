@@ -84,19 +84,16 @@ CLI=("$CLI_BIN" --node "$NODE" --no-pin --data-dir "$WORK/data" --timeout 60s)
 # indexes it inserts into in shared_buffers (if they fit); right after a
 # seed or a restart they would come from the disk or the page cache.
 if [ "$PREWARM" = 1 ]; then
-    sql "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
-    sql "SELECT sum(pg_prewarm(c.oid::regclass)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = 'messages'::regclass" >/dev/null
+    prewarm_message_indexes "$URL"
 fi
-pg_backends() { psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'"; }
 cpu0="$(cpu_ticks "$NODE_PID")"
 # shellcheck disable=SC2046
-pg0="$(cpu_ticks $(pg_backends))"
+pg0="$(cpu_ticks $(db_backends "$DB"))"
 "${CLI[@]}" --json bench --messages "$INGEST" --concurrency 64 --clients 100 >"$WORK/bench.json"
 cpu1="$(cpu_ticks "$NODE_PID")"
 # Backends that started during the load count whole.
 # shellcheck disable=SC2046
-pg1="$(cpu_ticks $(pg_backends))"
+pg1="$(cpu_ticks $(db_backends "$DB"))"
 pg_us="$(echo "($pg1 - $pg0) * 1000000 / $TICK / $INGEST" | bc)"
 rate="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(round(r["accepted_per_second"]))' "$WORK/bench.json")"
 errors="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$WORK/bench.json")"

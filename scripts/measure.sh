@@ -31,6 +31,20 @@ cpu_ticks() {
     echo "$total"
 }
 
+# db_backends DB: the pids of the Postgres backends connected to database
+# DB (the node's pool, the writer), for cpu_ticks; needs TEST_DATABASE_URL.
+db_backends() { psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1'"; }
+
+# prewarm_message_indexes URL: loads the indexes of the messages table in
+# the database at URL into shared_buffers (pg_prewarm), as a node that has
+# been running holds the pages it inserts into; right after a seed or a
+# restart they would come from the disk or the page cache.
+prewarm_message_indexes() {
+    psql -At "$1" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
+    psql -At "$1" -c "SELECT sum(pg_prewarm(c.oid::regclass)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = 'messages'::regclass" >/dev/null
+}
+
 # A TCP port on 127.0.0.1 that is free now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

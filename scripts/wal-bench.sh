@@ -54,20 +54,17 @@ NODE="http://127.0.0.1:$PORT"
 NODE_PID=$!
 wait_ready "$NODE" "$NODE_PID" "$WORK/node.log"
 
-sql "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
-sql "SELECT sum(pg_prewarm(c.oid::regclass)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-    WHERE i.indrelid = 'messages'::regclass" >/dev/null
+prewarm_message_indexes "$URL"
 sql "CHECKPOINT" >/dev/null
 lsn0="$(sql "SELECT pg_current_wal_insert_lsn()")"
-pg_backends() { psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'"; }
 cpu0="$(cpu_ticks "$NODE_PID")"
 # shellcheck disable=SC2046
-pg0="$(cpu_ticks $(pg_backends))"
+pg0="$(cpu_ticks $(db_backends "$DB"))"
 "$CLI_BIN" --node "$NODE" --no-pin --data-dir "$WORK/data" --timeout 60s --json \
     bench --messages "$MESSAGES" --concurrency 64 --clients "$CLIENTS" >"$WORK/bench.json"
 cpu1="$(cpu_ticks "$NODE_PID")"
 # shellcheck disable=SC2046
-pg1="$(cpu_ticks $(pg_backends))"
+pg1="$(cpu_ticks $(db_backends "$DB"))"
 lsn1="$(sql "SELECT pg_current_wal_insert_lsn()")"
 wal_bytes="$(sql "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')")"
 # The "Total" line of --stats: records, their bytes, page-image bytes, all bytes.
