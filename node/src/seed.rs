@@ -5,7 +5,7 @@
 //! cannot tell apart afterwards: the HPKE envelope, the HTTP request and
 //! the receipt. The messages then go through the writer's own transaction
 //! body ([`crate::ingest::writer::write_batch`]) in batches of `--batch`:
-//! the same seq assignment, duplicate check, inserts, log extension (tile
+//! the same sender numbering, seq assignment, duplicate check, inserts, log extension (tile
 //! hashes, compact range) and block sealing as a running node, so the
 //! chain, its log and its tiles are exactly what a node would have built
 //! and pass `sealchain verify` and the log checks.
@@ -174,11 +174,16 @@ pub fn seed(config: &SeedConfig, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Res
         }
         drop(tx);
         let key = node.signing.clone();
+        let mut senders = writer::SenderIds::default();
         for messages in rx {
             let messages = messages?;
             let refs: Vec<&Verified> = messages.iter().collect();
+            let ids = senders
+                .number(&mut conn, &refs)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("numbering the batch's senders")?;
             let outcomes = conn
-                .transaction(|conn| writer::write_batch(conn, &key, config.block_size, &refs, Lookup::OnConflict))
+                .transaction(|conn| writer::write_batch(conn, &key, config.block_size, &refs, &ids, Lookup::OnConflict))
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("writing a batch")?
                 .outcomes;

@@ -94,14 +94,23 @@ pub fn reseal_blocks(db: &TestDb, keys_dir: &Path, from: i64) {
         .expect("head");
 }
 
+/// The start of a statement that stores a message of the sender whose key
+/// is `$1`: numbers the key if it has no number yet ([`SENDER_ID`] is then
+/// its number).
+const NUMBERED: &str =
+    "WITH numbered AS (INSERT INTO senders (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING id)";
+
+/// The number of the sender whose key is `$1`, after [`NUMBERED`].
+const SENDER_ID: &str = "coalesce((SELECT id FROM numbered), (SELECT id FROM senders WHERE key = $1))";
+
 /// Makes message `at` a copy of message `of` (same sender, nonce, signature
 /// and bytes: a replay), dropping the uniqueness constraint that would stop
 /// an honest node.
 pub fn replay_message(db: &TestDb, of: i64, at: i64) {
     db.execute("ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_sender_nonce_key");
     let changed = db.execute(&format!(
-        "UPDATE messages SET (sender, nonce, signature, message, leaf_hash) = \
-         (SELECT sender, nonce, signature, message, leaf_hash FROM messages WHERE seq = {of}) WHERE seq = {at}"
+        "UPDATE messages SET (sender_id, nonce, signature, message, leaf_hash) = \
+         (SELECT sender_id, nonce, signature, message, leaf_hash FROM messages WHERE seq = {of}) WHERE seq = {at}"
     ));
     assert_eq!(changed, 1, "message {at} exists");
 }
@@ -112,9 +121,10 @@ pub fn replay_message(db: &TestDb, of: i64, at: i64) {
 pub fn replace_message(db: &TestDb, seq: i64, signed: &sealchain_shared::message::SignedMessage) {
     let parsed = sealchain_shared::message::Message::parse(&signed.message_bytes, usize::MAX).expect("a valid message");
     let mut conn = db.connect();
-    let changed = diesel::sql_query(
-        "UPDATE messages SET sender = $1, nonce = $2, signature = $3, message = $4, leaf_hash = $5 WHERE seq = $6",
-    )
+    let changed = diesel::sql_query(format!(
+        "{NUMBERED} UPDATE messages SET sender_id = {SENDER_ID}, nonce = $2, signature = $3, message = $4, \
+         leaf_hash = $5 WHERE seq = $6"
+    ))
     .bind::<Bytea, _>(parsed.sender.to_vec())
     .bind::<Bytea, _>(parsed.nonce.to_vec())
     .bind::<Bytea, _>(signed.signature.to_vec())
@@ -140,12 +150,12 @@ pub fn forget_log(db: &TestDb) {
 /// database behind the node's back would (received now).
 pub fn insert_message(db: &TestDb, seq: i64, signed: &sealchain_shared::message::SignedMessage) {
     let parsed = sealchain_shared::message::Message::parse(&signed.message_bytes, usize::MAX).expect("well formed");
-    diesel::sql_query(
-        "INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind::<BigInt, _>(seq)
+    diesel::sql_query(format!(
+        "{NUMBERED} INSERT INTO messages (seq, sender_id, nonce, signature, message, leaf_hash, received_at) \
+         VALUES ($2, {SENDER_ID}, $3, $4, $5, $6, $7)"
+    ))
     .bind::<Bytea, _>(parsed.sender.to_vec())
+    .bind::<BigInt, _>(seq)
     .bind::<Bytea, _>(parsed.nonce.to_vec())
     .bind::<Bytea, _>(signed.signature.to_vec())
     .bind::<Bytea, _>(signed.message_bytes.clone())

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{blocks, chain_state, checkpoints, clients, messages, tile_hashes, witness_cosignatures};
+use super::schema::{blocks, chain_state, checkpoints, clients, messages, senders, tile_hashes, witness_cosignatures};
 
 /// The single row of `chain_state`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -47,13 +47,23 @@ pub struct NewChainState<'a> {
     pub origin: &'a str,
 }
 
-/// A stored message.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+/// A stored message, read with its sender's key.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub struct MessageRow {
     /// Arrival order.
     pub seq: i64,
-    /// Client public key.
+    /// The sender's number in `senders`.
+    pub sender_id: i64,
+    /// Client public key: `(SELECT key FROM senders WHERE id =
+    /// messages.sender_id)`, one primary key probe per message whatever
+    /// the number of senders (a join would let Postgres hash the whole
+    /// `senders` table for a block's hundred messages).
+    #[diesel(select_expression = senders::table
+        .filter(senders::id.eq(messages::sender_id))
+        .select(senders::key)
+        .single_value()
+        .assume_not_null())]
     pub sender: Vec<u8>,
     /// 16-byte nonce.
     pub nonce: Vec<u8>,

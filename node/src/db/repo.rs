@@ -236,10 +236,12 @@ macro_rules! prepared_once {
 }
 
 /// The stored messages among the candidate pairs (`senders[i]`,
-/// `nonces[i]`): one probe of the unique index per pair.
-/// (`sender = ANY(..) AND nonce = ANY(..)` would probe every combination —
-/// quadratic in the batch size.)
+/// `nonces[i]`), where `sender_ids[i]` is the number of `senders[i]`: one
+/// probe of the unique index per pair.
+/// (`sender_id = ANY(..) AND nonce = ANY(..)` would probe every
+/// combination — quadratic in the batch size.)
 struct StoredMessages<'a> {
+    sender_ids: &'a [i64],
     senders: &'a [Vec<u8>],
     nonces: &'a [Vec<u8>],
 }
@@ -253,25 +255,62 @@ impl Query for StoredMessages<'_> {
 impl QueryFragment<Pg> for StoredMessages<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
-            "SELECT m.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
+            "SELECT c.sender, m.nonce, m.leaf_hash, m.seq, m.received_at FROM messages m \
              JOIN unnest(",
         );
+        out.push_bind_param::<Array<BigInt>, _>(self.sender_ids)?;
+        out.push_sql(", ");
         out.push_bind_param::<Array<Bytea>, _>(self.senders)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Bytea>, _>(self.nonces)?;
-        out.push_sql(") AS c(sender, nonce) ON m.sender = c.sender AND m.nonce = c.nonce");
+        out.push_sql(") AS c(sender_id, sender, nonce) ON m.sender_id = c.sender_id AND m.nonce = c.nonce");
         Ok(())
     }
 }
 
 /// The stored messages among the candidate pairs (`senders[i]`,
-/// `nonces[i]`).
+/// `nonces[i]`); `sender_ids[i]` is the number of `senders[i]`.
 pub fn stored_messages(
     conn: &mut PgConnection,
+    sender_ids: &[i64],
     senders: &[Vec<u8>],
     nonces: &[Vec<u8>],
 ) -> QueryResult<Vec<StoredMessage>> {
-    StoredMessages { senders, nonces }.load(conn)
+    StoredMessages {
+        sender_ids,
+        senders,
+        nonces,
+    }
+    .load(conn)
+}
+
+/// A sender's number, as [`sender_ids`] reads it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SenderId {
+    /// Its number.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// Its key.
+    #[diesel(sql_type = Bytea)]
+    pub key: Vec<u8>,
+}
+
+/// The numbers of `keys` (distinct, in any order), numbering those that have
+/// none yet, in one statement that commits by itself when run outside a
+/// transaction. New keys are inserted in key order, so that two node
+/// processes numbering overlapping sets wait for each other instead of
+/// deadlocking. A key another process numbered after this statement's
+/// snapshot is neither inserted (the unique index waits for that process
+/// and skips it) nor seen, and is missing from the answer: ask again.
+pub fn sender_ids(conn: &mut PgConnection, keys: &[&[u8]]) -> QueryResult<Vec<SenderId>> {
+    diesel::sql_query(
+        "WITH k AS (SELECT DISTINCT unnest($1::bytea[]) AS key), \
+         new AS (INSERT INTO senders (key) SELECT key FROM k ORDER BY key \
+                 ON CONFLICT (key) DO NOTHING RETURNING id, key) \
+         SELECT id, key FROM new UNION ALL SELECT s.id, s.key FROM senders s JOIN k ON s.key = k.key",
+    )
+    .bind::<Array<Bytea>, _>(keys)
+    .load(conn)
 }
 
 /// What one writer transaction adds to the chain, and the chain state it
@@ -361,7 +400,7 @@ impl<'a> AppendStatement<'a> {
                     table: "messages",
                     columns: vec![
                         ("seq", Int8(messages.iter().map(|r| r.seq).collect())),
-                        ("sender", Column::bytea(messages, |r| &r.sender)),
+                        ("sender_id", Int8(messages.iter().map(|r| r.sender_id).collect())),
                         ("nonce", Column::bytea(messages, |r| &r.nonce)),
                         ("signature", Column::bytea(messages, |r| &r.signature)),
                         ("message", Column::bytea(messages, |r| &r.message)),

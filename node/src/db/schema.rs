@@ -49,12 +49,19 @@ diesel::table! {
 diesel::table! {
     messages (seq) {
         seq -> Int8,
-        sender -> Bytea,
+        sender_id -> Int8,
         nonce -> Bytea,
         signature -> Bytea,
         message -> Bytea,
         leaf_hash -> Bytea,
         received_at -> Int8,
+    }
+}
+
+diesel::table! {
+    senders (id) {
+        id -> Int8,
+        key -> Bytea,
     }
 }
 
@@ -83,6 +90,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkpoints,
     clients,
     messages,
+    senders,
     tile_hashes,
     witness_cosignatures,
 );

@@ -5,7 +5,8 @@
 //! | query | index |
 //! | --- | --- |
 //! | newest blocks first | `blocks` primary key, backwards |
-//! | a sender's messages, newest first, a page at a time; their count up to 10,001 | `messages_sender_seq` (`sender`, `seq`) |
+//! | a sender's number | `senders_key_key` |
+//! | a sender's messages, newest first, a page at a time; their count up to 10,001 | `messages_sender_seq` (`sender_id`, `seq`) |
 //! | a message by leaf hash | `messages_leaf_hash` |
 //! | the checkpoint of a minute ago | `checkpoints` primary key, backwards, stopping at the first match |
 
@@ -14,7 +15,17 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
 use crate::db::models::{BlockRow, CheckpointRow, MessageRow};
-use crate::db::schema::{blocks, checkpoints, messages};
+use crate::db::schema::{blocks, checkpoints, messages, senders};
+
+/// `messages.sender_id = (SELECT id FROM senders WHERE key = sender)`:
+/// the messages of `sender`; none for a key that has no number.
+#[diesel::dsl::auto_type]
+fn of_sender<'a>(sender: &'a [u8]) -> _ {
+    messages::sender_id.nullable().eq(senders::table
+        .filter(senders::key.eq(sender))
+        .select(senders::id)
+        .single_value())
+}
 
 /// Up to `limit` blocks with index at most `top`, newest first.
 pub(crate) fn blocks_desc(conn: &mut PgConnection, top: i64, limit: i64) -> QueryResult<Vec<BlockRow>> {
@@ -34,7 +45,7 @@ pub(crate) fn sender_messages(
     limit: i64,
 ) -> QueryResult<Vec<MessageRow>> {
     messages::table
-        .filter(messages::sender.eq(sender))
+        .filter(of_sender(sender))
         .filter(messages::seq.lt(before))
         .order(messages::seq.desc())
         .limit(limit)
@@ -45,7 +56,7 @@ pub(crate) fn sender_messages(
 /// The seq and time of a sender's first message.
 pub(crate) fn sender_first(conn: &mut PgConnection, sender: &[u8]) -> QueryResult<Option<(i64, i64)>> {
     messages::table
-        .filter(messages::sender.eq(sender))
+        .filter(of_sender(sender))
         .order(messages::seq.asc())
         .select((messages::seq, messages::received_at))
         .first(conn)
@@ -58,8 +69,8 @@ pub(crate) fn sender_first(conn: &mut PgConnection, sender: &[u8]) -> QueryResul
 /// only near the end of the table would have it read the whole table.)
 pub(crate) fn sender_count(conn: &mut PgConnection, sender: &[u8], cap: i64) -> QueryResult<i64> {
     let capped = messages::table
-        .filter(messages::sender.eq(sender))
-        .order((messages::sender.asc(), messages::seq.asc()))
+        .filter(of_sender(sender))
+        .order((messages::sender_id.asc(), messages::seq.asc()))
         .select(messages::seq)
         .limit(cap)
         .load::<i64>(conn)?;
@@ -68,7 +79,7 @@ pub(crate) fn sender_count(conn: &mut PgConnection, sender: &[u8], cap: i64) -> 
 
 /// Whether `sender` has any message.
 pub(crate) fn sender_exists(conn: &mut PgConnection, sender: &[u8]) -> QueryResult<bool> {
-    diesel::select(exists(messages::table.filter(messages::sender.eq(sender)))).get_result(conn)
+    diesel::select(exists(messages::table.filter(of_sender(sender)))).get_result(conn)
 }
 
 /// The seq of the message with this leaf hash.

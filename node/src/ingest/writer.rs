@@ -16,6 +16,12 @@
 //!   ([`repo::append`]), then commit: four round trips for a batch that
 //!   seals nothing, five for one that seals.
 //!
+//! Before either, each sender gets its number (`senders.id`, which
+//! messages hold instead of the 32-byte key): from the writer's memory, or
+//! from one statement that numbers the batch's new senders and commits by
+//! itself ([`SenderIds`]), so a number the writer keeps is a stored one
+//! whatever becomes of the batch.
+//!
 //! The pairs are not looked up first: a batch assumes it holds no resend,
 //! and the unique index on (sender, nonce) tells when one does. The
 //! transaction then rolls back and the batch is planned again with the
@@ -282,6 +288,7 @@ pub fn spawn(
         health,
         look_up_left: 0,
         known: None,
+        senders: SenderIds::default(),
         on_sealed,
     };
     let max_batch = config.max_batch.max(1);
@@ -307,6 +314,8 @@ struct Writer {
     /// The chain state this writer's last batch stored; `None` at first
     /// and after any failure, until a batch succeeds under the lock.
     known: Option<ChainState>,
+    /// The numbers of the senders it wrote for lately.
+    senders: SenderIds,
     on_sealed: OnSealed,
 }
 
@@ -386,6 +395,22 @@ impl Writer {
             .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no connection")))
     }
 
+    /// The number of every message's sender, in batch order: from memory,
+    /// or numbered by the database (a statement that commits by itself,
+    /// before the batch's write, so that the numbers kept are stored ones
+    /// whatever becomes of the batch).
+    fn sender_ids(&mut self, batch: &[&Verified]) -> Result<Vec<i64>, StoreError> {
+        if let Some(ids) = self.senders.known(batch) {
+            return Ok(ids);
+        }
+        self.connection()?;
+        let Self { conn, senders, .. } = self;
+        let conn = conn
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no connection")))?;
+        senders.number(conn, batch)
+    }
+
     /// Checks that a write could happen now (the chain state row can be
     /// locked), without writing.
     fn probe(&mut self) {
@@ -435,21 +460,21 @@ impl Writer {
             let known = self.known.take().filter(|_| lookup == Lookup::OnConflict);
             let planned_from = known.as_ref().map(|k| k.next_seq);
             let how = if known.is_some() { "one_statement" } else { "locked" };
-            let result = self
-                .connection()
-                .map_err(WriteError::Store)
-                .and_then(|conn| match known {
-                    Some(known) => write_if_unchanged(conn, &key, block_size, batch, &known),
+            let result = self.sender_ids(batch).map_err(WriteError::Store).and_then(|ids| {
+                let conn = self.connection().map_err(WriteError::Store)?;
+                match known {
+                    Some(known) => write_if_unchanged(conn, &key, block_size, batch, &ids, &known),
                     None => conn
                         .transaction(|conn| {
-                            let written = write_batch(conn, &key, block_size, batch, lookup)?;
+                            let written = write_batch(conn, &key, block_size, batch, &ids, lookup)?;
                             // The body succeeded: what fails from here on is the
                             // COMMIT, whose fate the node cannot know.
                             reached_commit = true;
                             Ok(written)
                         })
                         .map(Some),
-                });
+                }
+            });
             match result {
                 Ok(Some(Written {
                     mut outcomes,
@@ -609,8 +634,69 @@ fn unaccounted(lookup: Lookup) -> impl FnOnce(diesel::result::Error) -> WriteErr
     }
 }
 
-/// The unique constraint on `messages (sender, nonce)`.
+/// The unique constraint on `messages (sender_id, nonce)`: a sender has
+/// one number, so it is unique on (sender, nonce).
 const PAIR_CONSTRAINT: &str = "messages_sender_nonce_key";
+
+/// How many sender numbers a writer keeps in memory (40 bytes each, and
+/// the map's own): enough for every sender of a busy log, and bounded for
+/// one where every message comes from a new key.
+const SENDER_IDS_KEPT: usize = 100_000;
+
+/// How many times [`SenderIds::number`] asks for the numbers of a batch's
+/// new senders: a second time when another node process numbered one of
+/// them at the same moment (then the second sees it).
+const SENDER_ID_ATTEMPTS: usize = 3;
+
+/// The numbers of the senders a writer wrote for lately (`senders.id`,
+/// which messages hold instead of the 32-byte key). Numbers never change
+/// once stored, so a number kept is right for as long as it is kept; only
+/// numbers read back from committed rows are kept. When full, it forgets
+/// everything and starts again.
+#[derive(Debug, Default)]
+pub struct SenderIds {
+    ids: HashMap<[u8; 32], i64>,
+}
+
+impl SenderIds {
+    /// Every message's sender number, in batch order, if all are known.
+    fn known(&self, batch: &[&Verified]) -> Option<Vec<i64>> {
+        batch.iter().map(|m| self.ids.get(&m.sender).copied()).collect()
+    }
+
+    /// Every message's sender number, in batch order, numbering the new
+    /// senders in the database ([`repo::sender_ids`]). Run it outside a
+    /// transaction: a number it keeps must be committed.
+    pub fn number(&mut self, conn: &mut PgConnection, batch: &[&Verified]) -> Result<Vec<i64>, StoreError> {
+        if self.ids.len() + batch.len() > SENDER_IDS_KEPT {
+            self.ids.clear();
+        }
+        let mut missing: Vec<&[u8]> = batch
+            .iter()
+            .filter(|m| !self.ids.contains_key(&m.sender))
+            .map(|m| m.sender.as_slice())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        for _ in 0..SENDER_ID_ATTEMPTS {
+            if missing.is_empty() {
+                break;
+            }
+            for row in repo::sender_ids(conn, &missing)? {
+                let key = <[u8; 32]>::try_from(row.key.as_slice())
+                    .map_err(|_| StoreError::Internal(anyhow::anyhow!("a sender key in senders is not 32 bytes")))?;
+                self.ids.insert(key, row.id);
+            }
+            missing.retain(|k| <[u8; 32]>::try_from(*k).is_ok_and(|k| !self.ids.contains_key(&k)));
+        }
+        self.known(batch).ok_or_else(|| {
+            StoreError::Internal(anyhow::anyhow!(
+                "{} senders of the batch got no number after {SENDER_ID_ATTEMPTS} attempts",
+                missing.len()
+            ))
+        })
+    }
+}
 
 /// A batch's plan: the rows to insert and every message's outcome, in
 /// batch order.
@@ -626,7 +712,7 @@ pub struct Plan {
 
 /// Decides the fate of every message of a batch (pure: no database).
 ///
-/// `stored` holds what the database already has under the batch's
+/// `sender_ids[i]` is the number of `batch[i]`'s sender. `stored` holds what the database already has under the batch's
 /// (sender, nonce) pairs. A pair stored with the same leaf hash is a
 /// resend, answered with the stored seq and time; with another leaf hash
 /// it is a duplicate. Within the batch the first message under a pair wins,
@@ -635,15 +721,17 @@ pub fn plan(
     next_seq: i64,
     received_at: i64,
     batch: &[&Verified],
+    sender_ids: &[i64],
     stored: &HashMap<([u8; 32], [u8; 16]), StoredMessage>,
 ) -> Plan {
+    assert_eq!(batch.len(), sender_ids.len(), "one sender number per message");
     // (sender, nonce) → (leaf hash, seq, received_at) of what this batch
     // accepted so far.
     let mut accepted: HashMap<([u8; 32], [u8; 16]), (Hash, i64)> = HashMap::new();
     let mut next = next_seq;
     let mut rows = Vec::with_capacity(batch.len());
     let mut outcomes = Vec::with_capacity(batch.len());
-    for m in batch {
+    for (m, &sender_id) in batch.iter().zip(sender_ids) {
         let pair = (m.sender, m.nonce);
         let earlier = stored
             .get(&pair)
@@ -663,6 +751,7 @@ pub fn plan(
                 accepted.insert(pair, (m.leaf_hash, next));
                 rows.push(MessageRow {
                     seq: next,
+                    sender_id,
                     sender: m.sender.to_vec(),
                     nonce: m.nonce.to_vec(),
                     signature: m.signature.to_vec(),
@@ -703,8 +792,8 @@ pub struct Written {
     pub state: ChainState,
 }
 
-/// The transaction body (the caller runs it in a transaction). Returns
-/// what the batch did. Also the body of `sealchain-node seed`, so a seeded
+/// The transaction body (the caller runs it in a transaction), with
+/// `sender_ids` from [`SenderIds::number`]. Returns what the batch did. Also the body of `sealchain-node seed`, so a seeded
 /// chain is built exactly as a node builds one. With [`Lookup::OnConflict`]
 /// a batch that holds a stored pair fails with [`WriteError::Resent`]
 /// (roll back, and write it again with [`Lookup::First`]).
@@ -713,10 +802,11 @@ pub fn write_batch(
     key: &SigningKey,
     block_size: u32,
     batch: &[&Verified],
+    sender_ids: &[i64],
     lookup: Lookup,
 ) -> Result<Written, WriteError> {
     let state = repo::lock_chain_state(conn)?;
-    let prepared = prepare(conn, key, block_size, batch, lookup, &state)?;
+    let prepared = prepare(conn, key, block_size, batch, sender_ids, lookup, &state)?;
     repo::append(conn, &prepared.append()).map_err(unaccounted(lookup))?;
     Ok(prepared.written())
 }
@@ -736,9 +826,10 @@ pub fn write_if_unchanged(
     key: &SigningKey,
     block_size: u32,
     batch: &[&Verified],
+    sender_ids: &[i64],
     known: &ChainState,
 ) -> Result<Option<Written>, WriteError> {
-    let prepared = prepare(conn, key, block_size, batch, Lookup::OnConflict, known)?;
+    let prepared = prepare(conn, key, block_size, batch, sender_ids, Lookup::OnConflict, known)?;
     match repo::append_if_unchanged(conn, &prepared.append(), &chain_update(known)) {
         Ok(true) => Ok(Some(prepared.written())),
         Ok(false) => Ok(None),
@@ -794,6 +885,7 @@ fn prepare(
     key: &SigningKey,
     block_size: u32,
     batch: &[&Verified],
+    sender_ids: &[i64],
     lookup: Lookup,
     state: &ChainState,
 ) -> Result<Prepared, WriteError> {
@@ -802,7 +894,7 @@ fn prepare(
         Lookup::First => {
             let senders: Vec<Vec<u8>> = batch.iter().map(|m| m.sender.to_vec()).collect();
             let nonces: Vec<Vec<u8>> = batch.iter().map(|m| m.nonce.to_vec()).collect();
-            repo::stored_messages(conn, &senders, &nonces)?
+            repo::stored_messages(conn, sender_ids, &senders, &nonces)?
                 .into_iter()
                 .filter_map(|s| {
                     let sender = <[u8; 32]>::try_from(s.sender.as_slice()).ok()?;
@@ -812,7 +904,7 @@ fn prepare(
                 .collect()
         }
     };
-    let plan = plan(state.next_seq, now_ms(), batch, &stored);
+    let plan = plan(state.next_seq, now_ms(), batch, sender_ids, &stored);
 
     // The log (PROTOCOL §9): the same leaves, in the same order, in the
     // same transaction.
@@ -1012,7 +1104,7 @@ mod tests {
     #[test]
     fn new_messages_get_consecutive_seqs_from_next_seq() {
         let (a, b) = (message(1, 1, 10), message(2, 1, 11));
-        let p = plan(41, 7, &[&a, &b], &HashMap::new());
+        let p = plan(41, 7, &[&a, &b], &[3, 8], &HashMap::new());
         assert_eq!(
             p.outcomes,
             [
@@ -1028,6 +1120,7 @@ mod tests {
         );
         assert_eq!(p.rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [41, 42]);
         assert_eq!(p.rows[1].leaf_hash, vec![11; 32]);
+        assert_eq!(p.rows.iter().map(|r| r.sender_id).collect::<Vec<_>>(), [3, 8]);
         assert_eq!(p.next_seq, 43);
     }
 
@@ -1035,7 +1128,7 @@ mod tests {
     fn a_stored_message_sent_again_gets_its_original_seq_and_time() {
         let a = message(1, 1, 10);
         let db = HashMap::from([(([1; 32], [1; 16]), stored(5, 10, 1234))]);
-        let p = plan(9, 7, &[&a], &db);
+        let p = plan(9, 7, &[&a], &[1], &db);
         assert_eq!(
             p.outcomes,
             [Outcome::Resent {
@@ -1051,7 +1144,7 @@ mod tests {
     fn other_content_under_a_stored_pair_is_a_duplicate() {
         let a = message(1, 1, 99);
         let db = HashMap::from([(([1; 32], [1; 16]), stored(5, 10, 1234))]);
-        let p = plan(9, 7, &[&a], &db);
+        let p = plan(9, 7, &[&a], &[1], &db);
         assert_eq!(p.outcomes, [Outcome::Duplicate]);
         assert!(p.rows.is_empty());
     }
@@ -1062,7 +1155,13 @@ mod tests {
         let copy = first.clone();
         let other_content = message(1, 1, 20);
         let other_sender = message(2, 1, 20);
-        let p = plan(0, 7, &[&first, &copy, &other_content, &other_sender], &HashMap::new());
+        let p = plan(
+            0,
+            7,
+            &[&first, &copy, &other_content, &other_sender],
+            &[1, 1, 1, 2],
+            &HashMap::new(),
+        );
         assert_eq!(
             p.outcomes,
             [
@@ -1072,7 +1171,7 @@ mod tests {
                 Outcome::Accepted { seq: 1, received_at: 7 },
             ]
         );
-        assert_eq!(p.rows.len(), 2);
+        assert_eq!(p.rows.iter().map(|r| r.sender_id).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(p.next_seq, 2);
     }
 
