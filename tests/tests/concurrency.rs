@@ -441,3 +441,112 @@ async fn batches_after_the_first_are_written_in_one_statement_that_moves_the_cha
     let blocks = audit_chain(&node.client, &info).await;
     assert_eq!(blocks.len(), 1);
 }
+
+/// A message of a sender whose key is `key`, as the writer takes it.
+fn verified(key: [u8; 32], nonce: u8) -> sealchain_node::ingest::validate::Verified {
+    sealchain_node::ingest::validate::Verified {
+        sender: key,
+        nonce: [nonce; 16],
+        ts: 0,
+        signature: [0; 64],
+        message_bytes: vec![nonce],
+        leaf_hash: [nonce; 32],
+    }
+}
+
+/// One number column.
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Two node processes meet the same new sender at once: one numbers it,
+/// and the other, whose statement started before that commit, neither
+/// numbers it again (the unique key waits, then skips) nor sees it in that
+/// statement; it asks again and gets the same number. A known sender is
+/// answered from memory, and senders of one batch keep its order.
+#[test]
+fn a_sender_numbered_by_another_process_meanwhile_gets_that_number() {
+    use diesel::Connection;
+    use sealchain_node::ingest::writer::SenderIds;
+    let db = TestDb::new();
+    let (old, new) = ([7u8; 32], [9u8; 32]);
+    let mut other = db.connect();
+    diesel::sql_query("INSERT INTO senders (key) VALUES ($1)")
+        .bind::<diesel::sql_types::Bytea, _>(old.to_vec())
+        .execute(&mut other)
+        .unwrap();
+    // The other process has inserted `new` and not committed yet.
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    let theirs: Number = diesel::sql_query("INSERT INTO senders (key) VALUES ($1) RETURNING id AS n")
+        .bind::<diesel::sql_types::Bytea, _>(new.to_vec())
+        .get_result(&mut other)
+        .unwrap();
+    let url = db.url.clone();
+    let numbering = std::thread::spawn(move || {
+        let mut conn = diesel::PgConnection::establish(&url).unwrap();
+        let mut ids = SenderIds::default();
+        let (a, b, c) = (verified(new, 1), verified(old, 2), verified(new, 3));
+        let first = ids.number(&mut conn, &[&a, &b, &c]).unwrap();
+        // Known now: no statement runs (a closed connection would fail it).
+        diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .execute(&mut conn)
+            .ok();
+        let again = ids.number(&mut conn, &[&b, &a]).unwrap();
+        (first, again)
+    });
+    // Let the numbering statement reach the unique key and wait there.
+    let waiting = || -> i64 {
+        let rows: Vec<Number> = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO senders%'",
+        )
+        .load(&mut db.connect())
+        .unwrap();
+        rows[0].n
+    };
+    let started = std::time::Instant::now();
+    while waiting() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the numbering never waited"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+    let (first, again) = numbering.join().unwrap();
+    let old_id: Number = diesel::sql_query("SELECT id AS n FROM senders WHERE key = $1")
+        .bind::<diesel::sql_types::Bytea, _>(old.to_vec())
+        .get_result(&mut other)
+        .unwrap();
+    assert_eq!(first, [theirs.n, old_id.n, theirs.n]);
+    assert_eq!(again, [old_id.n, theirs.n]);
+    let count: Number = diesel::sql_query("SELECT count(*) AS n FROM senders")
+        .get_result(&mut other)
+        .unwrap();
+    assert_eq!(count.n, 2, "each key numbered once");
+}
+
+/// A sender's number is for ever: messages hold it, and the writer keeps
+/// it in memory, so the database refuses to change or delete one.
+#[test]
+fn sender_numbers_cannot_be_changed_or_deleted() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    diesel::sql_query("INSERT INTO senders (key) VALUES ($1)")
+        .bind::<diesel::sql_types::Bytea, _>(vec![1u8; 32])
+        .execute(&mut conn)
+        .unwrap();
+    for sql in [
+        "UPDATE senders SET key = '\\x0202020202020202020202020202020202020202020202020202020202020202'",
+        "DELETE FROM senders",
+        "TRUNCATE senders",
+    ] {
+        let err = diesel::sql_query(sql).execute(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("never changed or deleted"), "{sql}: {err}");
+    }
+    let count: Number = diesel::sql_query("SELECT count(*) AS n FROM senders")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(count.n, 1);
+}

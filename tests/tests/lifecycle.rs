@@ -407,3 +407,84 @@ async fn a_full_queue_answers_503_at_once() {
     assert_eq!(results.len(), 10);
     node.stop().await;
 }
+
+/// One text column.
+#[derive(diesel::QueryableByName)]
+struct Hex {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    hex: String,
+}
+
+fn hex_column(conn: &mut diesel::PgConnection, sql: &str) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    let rows: Vec<Hex> = diesel::sql_query(sql).load(conn).unwrap();
+    rows.into_iter().map(|r| r.hex).collect()
+}
+
+/// A chain stored before senders had numbers (every message holding its
+/// sender's key) upgrades in place: the migration numbers the senders in
+/// the order of their first message and rebuilds the messages table, and
+/// the node serves the same chain and goes on with old and new senders.
+/// Its down migration puts every key back where it was.
+#[actix_rt::test]
+async fn a_chain_stored_by_sender_key_upgrades_to_sender_numbers_and_back() {
+    use diesel_migrations::MigrationHarness;
+    use sealchain_node::db::MIGRATIONS;
+    let db = TestDb::new();
+    let mut node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 4)).await;
+    let _keys = node.take_keys();
+    let keys_dir = node.keys_dir.clone();
+    let info = node.info.clone();
+    let clients = sealchain_tests::fill::identities(3);
+    let receipts = sealchain_tests::fill::send(&node.client, &info, &clients, 10).await;
+    let mut before = Vec::new();
+    for r in &receipts {
+        before.push(node.client.message(r.seq).await.unwrap());
+    }
+    node.stop().await;
+    let keys: Vec<String> = before.iter().map(|m| m.sender.to_string()).collect();
+    let mut first_seen = keys.clone();
+    let mut seen = std::collections::HashSet::new();
+    first_seen.retain(|k| seen.insert(k.clone()));
+    assert_eq!(first_seen.len(), 3);
+
+    let mut conn = db.connect();
+    conn.revert_last_migration(MIGRATIONS).unwrap();
+    assert_eq!(
+        hex_column(
+            &mut conn,
+            "SELECT encode(sender, 'hex') AS hex FROM messages ORDER BY seq"
+        ),
+        keys,
+        "the down migration puts each message's key back"
+    );
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
+    assert_eq!(
+        hex_column(&mut conn, "SELECT encode(key, 'hex') AS hex FROM senders ORDER BY id"),
+        first_seen,
+        "numbered in the order of their first message"
+    );
+    assert_eq!(
+        hex_column(
+            &mut conn,
+            "SELECT encode(s.key, 'hex') AS hex FROM messages m JOIN senders s ON s.id = m.sender_id ORDER BY m.seq"
+        ),
+        keys
+    );
+
+    let node = TestNode::spawn(&db, NodeOptions::default().arg("--block-size", 4).keys_dir(&keys_dir)).await;
+    for (r, stored) in receipts.iter().zip(&before) {
+        assert_eq!(&node.client.message(r.seq).await.unwrap(), stored, "seq {}", r.seq);
+    }
+    // An old sender, then a new one: both go on the same chain.
+    assert_eq!(send_one(&node.client, &info, &clients[0]).await.unwrap().seq, 10);
+    assert_eq!(send_one(&node.client, &info, &seal::identity()).await.unwrap().seq, 11);
+    let blocks = audit_chain(&node.client, &info).await;
+    assert_eq!(blocks.len(), 3);
+    assert_eq!(
+        hex_column(&mut conn, "SELECT count(*)::text AS hex FROM senders"),
+        ["4"],
+        "the old sender kept its number"
+    );
+    node.stop().await;
+}
