@@ -53,18 +53,21 @@ BLOCKS=$((MESSAGES / BLOCK_SIZE))
 echo "filling $MESSAGES messages in $BLOCKS blocks…"
 time psql -q -v ON_ERROR_STOP=1 "$URL" <<SQL
 DELETE FROM checkpoints;
-INSERT INTO messages (seq, sender, nonce, signature, message, leaf_hash, received_at)
+INSERT INTO senders (key)
+SELECT sha256('big'::bytea) UNION ALL SELECT sha256(int4send(i)) FROM generate_series(0, 999) AS i WHERE i % 10 <> 0;
+INSERT INTO messages (seq, sender_id, nonce, signature, message, leaf_hash, received_at)
 SELECT s,
-       CASE WHEN s % 10 = 0 THEN sha256('big'::bytea) ELSE sha256(int4send((s % 1000)::int)) END,
+       (SELECT id FROM senders WHERE senders.key = k.key),
        substring(sha256(int8send(s)) from 1 for 16),
        sha256(int8send(s)) || sha256(int8send(-s)),
-       convert_to('{"v":1,"sender":"' || encode(CASE WHEN s % 10 = 0 THEN sha256('big'::bytea) ELSE sha256(int4send((s % 1000)::int)) END, 'hex')
+       convert_to('{"v":1,"sender":"' || encode(k.key, 'hex')
                   || '","node":"' || encode(sha256('node'::bytea), 'hex') || '","nonce":"'
                   || encode(substring(sha256(int8send(s)) from 1 for 16), 'hex') || '","ts":1764000000000,'
                   || '"topic":"sensors/temperature","body":{"reading":' || (s % 300) / 10.0 || ',"unit":"C","n":' || s || '}}', 'UTF8'),
        sha256(int8send(s)),
        1764000000000 + s
-FROM generate_series(0, $MESSAGES - 1) AS s;
+FROM generate_series(0, $MESSAGES - 1) AS s,
+     LATERAL (SELECT CASE WHEN s % 10 = 0 THEN sha256('big'::bytea) ELSE sha256(int4send((s % 1000)::int)) END AS key) AS k;
 INSERT INTO blocks (idx, hash, prev_hash, merkle_root, first_seq, message_count, sealed_at, signer, signature)
 SELECT i, sha256(int8send(i)),
        CASE WHEN i = 0 THEN '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea ELSE sha256(int8send(i - 1)) END,
@@ -106,8 +109,10 @@ done
 echo
 echo "the explorer's queries (EXPLAIN ANALYZE):"
 psql -Atq "$URL" <<SQL | grep -E "^(Limit|Index|  ->|Planning|Execution)|Scan"
-EXPLAIN ANALYZE SELECT * FROM messages WHERE sender = '\\x$BIG' AND seq < 100 ORDER BY seq DESC LIMIT 51;
-EXPLAIN ANALYZE SELECT seq FROM messages WHERE sender = '\\x$BIG' ORDER BY sender, seq LIMIT 10001;
+EXPLAIN ANALYZE SELECT m.*, (SELECT key FROM senders WHERE id = m.sender_id) FROM messages m
+    WHERE m.sender_id = (SELECT id FROM senders WHERE key = '\\x$BIG') AND m.seq < 100 ORDER BY m.seq DESC LIMIT 51;
+EXPLAIN ANALYZE SELECT seq FROM messages WHERE sender_id = (SELECT id FROM senders WHERE key = '\\x$BIG')
+    ORDER BY sender_id, seq LIMIT 10001;
 EXPLAIN ANALYZE SELECT seq FROM messages WHERE leaf_hash = '\\x$LEAF' LIMIT 1;
 EXPLAIN ANALYZE SELECT * FROM blocks WHERE idx <= $((BLOCKS / 2)) ORDER BY idx DESC LIMIT 25;
 SQL
