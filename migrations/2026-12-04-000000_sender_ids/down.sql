@@ -17,5 +17,6 @@ ALTER TABLE messages ADD CONSTRAINT messages_pkey PRIMARY KEY (seq);
 ALTER TABLE messages ADD CONSTRAINT messages_sender_nonce_key UNIQUE (sender, nonce);
 CREATE INDEX messages_sender_seq ON messages (sender, seq);
 CREATE INDEX messages_leaf_hash ON messages USING hash (leaf_hash);
+ANALYZE messages;
 DROP TABLE senders;
 DROP FUNCTION senders_are_immutable();

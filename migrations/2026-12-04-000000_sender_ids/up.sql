@@ -58,3 +58,9 @@ ALTER TABLE messages ADD CONSTRAINT messages_sender_nonce_key UNIQUE (sender_id,
 CREATE INDEX messages_sender_seq ON messages (sender_id, seq);
 -- The explorer's search by leaf hash (2026-12-03-000000_leaf_hash_hash_index).
 CREATE INDEX messages_leaf_hash ON messages USING hash (leaf_hash);
+-- Statistics for the planner now, not at autovacuum's first visit. That
+-- first visit still reads the whole rebuilt table once, to mark its pages
+-- all-visible (docs/performance.md, part 9; `VACUUM messages` after the
+-- upgrade, at a quiet time, does it when the operator chooses).
+ANALYZE messages;
+ANALYZE senders;
