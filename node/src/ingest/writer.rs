@@ -379,20 +379,9 @@ impl Writer {
         tracing::info!("writer drained its queue and stopped");
     }
 
-    /// A pooled connection, tagged so operators (and tests) can find the
-    /// writer's session in `pg_stat_activity`.
+    /// The writer's connection ([`writer_connection`]).
     fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
-        if self.conn.is_none() {
-            let mut conn = self.pool.get()?;
-            diesel::RunQueryDsl::execute(
-                diesel::sql_query(format!("SET application_name = '{APPLICATION_NAME}'")),
-                &mut *conn,
-            )?;
-            self.conn = Some(conn);
-        }
-        self.conn
-            .as_deref_mut()
-            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no connection")))
+        writer_connection(&self.pool, &mut self.conn)
     }
 
     /// The number of every message's sender, in batch order: from memory,
@@ -403,12 +392,8 @@ impl Writer {
         if let Some(ids) = self.senders.known(batch) {
             return Ok(ids);
         }
-        self.connection()?;
-        let Self { conn, senders, .. } = self;
-        let conn = conn
-            .as_deref_mut()
-            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no connection")))?;
-        senders.number(conn, batch)
+        let conn = writer_connection(&self.pool, &mut self.conn)?;
+        self.senders.number(conn, batch)
     }
 
     /// Checks that a write could happen now (the chain state row can be
@@ -568,6 +553,23 @@ impl Writer {
     }
 }
 
+/// The connection kept in `slot`, or a new one from `pool`, tagged so
+/// operators (and tests) can find the writer's session in
+/// `pg_stat_activity`. (Of the writer's fields, it borrows only these two,
+/// so the writer can use its others alongside.)
+fn writer_connection<'a>(pool: &DbPool, slot: &'a mut Option<PooledConn>) -> Result<&'a mut PgConnection, StoreError> {
+    if slot.is_none() {
+        let mut conn = pool.get()?;
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(format!("SET application_name = '{APPLICATION_NAME}'")),
+            &mut *conn,
+        )?;
+        *slot = Some(conn);
+    }
+    slot.as_deref_mut()
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no connection")))
+}
+
 /// A message of a batch written again after a statement that may have
 /// committed it, found stored at a seq from `from` on (where that statement
 /// put the batch): it was that statement that stored it, so it was
@@ -687,7 +689,7 @@ impl SenderIds {
                     .map_err(|_| StoreError::Internal(anyhow::anyhow!("a sender key in senders is not 32 bytes")))?;
                 self.ids.insert(key, row.id);
             }
-            missing.retain(|k| <[u8; 32]>::try_from(*k).is_ok_and(|k| !self.ids.contains_key(&k)));
+            missing.retain(|k| !self.ids.contains_key(*k));
         }
         self.known(batch).ok_or_else(|| {
             StoreError::Internal(anyhow::anyhow!(
