@@ -497,11 +497,12 @@ fn a_sender_numbered_by_another_process_meanwhile_gets_that_number() {
         (first, again)
     });
     // Let the numbering statement reach the unique key and wait there.
-    let waiting = || -> i64 {
+    let mut watcher = db.connect();
+    let mut waiting = || -> i64 {
         let rows: Vec<Number> = diesel::sql_query(
             "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO senders%'",
         )
-        .load(&mut db.connect())
+        .load(&mut watcher)
         .unwrap();
         rows[0].n
     };
