@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by the measuring scripts (bench.sh, growth.sh,
 # classic-cpu.sh, replica-bench.sh, seed.sh, explorer-bench.sh,
-# wal-bench.sh); sourced, not run.
+# wal-bench.sh, steady.sh); sourced, not run.
 
 # The database connections of every process started here (node, psql,
 # clients) are plaintext unless PGSSLMODE says otherwise, as in the compose
