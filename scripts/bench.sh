@@ -11,14 +11,15 @@
 #    before and after each load (each load's ratios divide by the mean of
 #    the two);
 # 3. starts a node on a fresh database, seals BENCH_MESSAGES envelopes
-#    (before any timing) and replays them with wrk over BENCH_CONNECTIONS
-#    connections, each envelope once, sampling the CPU time (utime + stime
-#    from /proc) of the node and of Postgres (the bench database's backends,
-#    and the server's shared processes: WAL writer, checkpointer, ...)
-#    before and after;
+#    (before any timing), runs a CHECKPOINT, and replays them with wrk over
+#    BENCH_CONNECTIONS connections, each envelope once, sampling the CPU
+#    time (utime + stime from /proc) of the node and of Postgres (the bench
+#    database's backends, and the server's shared processes: WAL writer,
+#    checkpointer, ...) and the server's WAL counters (pg_stat_wal) before
+#    and after;
 # 4. prints accepted/s, p50/p99, node and Postgres CPU per accepted message
-#    divided by the floor, and the floor-bound maximum for the cores the
-#    node had;
+#    divided by the floor, the WAL records, full-page images and bytes per
+#    message, and the floor-bound maximum for the cores the node had;
 # 5. does it again with --client-policy allowlist (every client registered);
 # 6. runs `sealchain bench --messages BENCH_CHECK_MESSAGES --concurrency 64`
 #    (p99, zero errors, every receipt checked) and reports the storage per
@@ -108,6 +109,9 @@ stop_node() {
 }
 
 stored() { psql -At "$BASE_URL/$1" -c "SELECT next_seq FROM chain_state"; }
+# The server's WAL records, full-page images and bytes so far (the whole
+# server: nothing else runs on it during a load).
+wal_counters() { psql -At -F ' ' "$ADMIN_URL" -c "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"; }
 
 # load DB LABEL: replays the envelopes with wrk and prints one JSON line.
 load() {
@@ -116,6 +120,11 @@ load() {
     pg="$(pg_pids "$db" | tr '\n' ' ')"
     shared="$(pg_shared_pids | tr '\n' ' ')"
     before_seq="$(stored "$db")"
+    # Every load starts from a checkpoint: the first change to a page after
+    # one logs the whole page, and a checkpoint that fell inside one load
+    # and not the other would weigh on its Postgres figure alone.
+    psql -q "$ADMIN_URL" -c "CHECKPOINT"
+    wal0="$(wal_counters)"
     # shellcheck disable=SC2086
     { nsys0="$(sys_ticks "$NODE_PID")"; node0="$(cpu_ticks "$NODE_PID")"; pg0="$(cpu_ticks $pg)"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
     # wrk runs for its whole -d even when every thread has stopped, so it
@@ -138,6 +147,7 @@ load() {
     # shellcheck disable=SC2086
     { t1="$(date +%s.%N)"; node1="$(cpu_ticks "$NODE_PID")"; nsys1="$(sys_ticks "$NODE_PID")"; pg1="$(cpu_ticks $pg)"; sh1="$(cpu_ticks $shared)"; }
     after_seq="$(stored "$db")"
+    wal1="$(wal_counters)"
     # The ingest's own duration: first to last receive time of the run.
     local span_ms
     span_ms="$(psql -At "$BASE_URL/$db" -c "SELECT max(received_at) - min(received_at) FROM messages \
@@ -162,6 +172,7 @@ print(json.dumps({
     "p50_ms": latency(50), "p99_ms": latency(99), "errors": errors,
     "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": ($pg1 - $pg0) / $TICK,
     "pg_shared_cpu_s": ($sh1 - $sh0) / $TICK, "wall_s": $t1 - $t0, "node_rss_kb": $rss,
+    "wal": [b - a for a, b in zip(map(int, "$wal0".split()), map(int, "$wal1".split()))],
 }))
 EOF
 }
@@ -236,6 +247,8 @@ for i, label in enumerate(("open", "allowlist")):
           f"{sys_us:.1f} µs in the kernel ({node_cores:.2f} cores busy on average, RSS {r['node_rss_kb'] / 1024:.0f} MB)")
     print(f"  Postgres CPU  {pg_us:.1f} µs per message = {pg_us / f:.2f} × floor in the bench database's backends; "
           f"+ {shared_us:.1f} µs ({shared_us / f:.2f} × floor) in the server's shared processes")
+    records, fpi, wal = r["wal"]
+    print(f"  WAL           {records / n:.2f} records, {fpi / n:.3f} full-page images, {wal / n:.0f} bytes per message")
     print(f"  floor bound   {cores * 1e6 / f:.0f} messages/s on {cores} cores; {node_cores * 1e6 / f:.0f} on the "
           f"{node_cores:.2f} cores the node had: accepted/s is {100 * rate * f / (node_cores * 1e6):.0f} % of it")
 o, a = runs["open"], runs["allowlist"]
