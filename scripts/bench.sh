@@ -43,10 +43,7 @@ TOKEN="bench-admin-token-0123456789"
 
 say() { echo "bench: $*" >&2; }
 
-if ! command -v wrk >/dev/null 2>&1; then
-    say "installing wrk"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
-fi
+need_wrk
 # BENCH_SKIP_BUILD, BENCH_NODE_BIN: see release_binaries in measure.sh.
 release_binaries BENCH
 eval "$(scripts/test-postgres.sh)"
@@ -127,13 +124,11 @@ load() {
     wal0="$(wal_counters)"
     # shellcheck disable=SC2086
     { nsys0="$(sys_ticks "$NODE_PID")"; node0="$(cpu_ticks "$NODE_PID")"; pg0="$(cpu_ticks $pg)"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
-    # wrk runs for its whole -d even when every thread has stopped, so it
-    # runs in the background and is stopped (SIGINT: it prints its report)
-    # once every envelope is stored, or when the count stops moving.
-    SEALCHAIN_ENVELOPES="$WORK/envelopes.jsonl" SEALCHAIN_WRK_THREADS="$THREADS" \
-        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${SECONDS_MAX}s" --latency --timeout 10s \
-        -s scripts/wrk-replay.lua "$NODE_URL/v1/messages" >"$WORK/wrk-$label.txt" &
-    local wrk_pid=$! last=-1 now still=0
+    # wrk is stopped once every envelope is stored, or when the count
+    # stops moving.
+    start_replay "$WORK/envelopes.jsonl" "$THREADS" "$CONNECTIONS" "$SECONDS_MAX" "$NODE_URL" \
+        "$WORK/wrk-$label.txt"
+    local wrk_pid=$REPLAY_PID last=-1 now still=0
     while kill -0 "$wrk_pid" 2>/dev/null; do
         sleep 0.5
         now="$(stored "$db")"

@@ -78,3 +78,25 @@ release_binaries() {
     [ -x "$NODE_BIN" ] || { echo "measure: no node binary at $NODE_BIN" >&2; exit 1; }
     [ -x "$CLI_BIN" ] || { echo "measure: no client binary at $CLI_BIN" >&2; exit 1; }
 }
+
+# need_wrk: installs wrk (Debian's package, as root) when it is missing.
+need_wrk() {
+    command -v wrk >/dev/null 2>&1 && return
+    echo "measure: installing wrk" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+}
+
+# start_replay ENVELOPES THREADS CONNECTIONS SECONDS NODE_URL OUT: starts
+# wrk in the background, posting each envelope of the file (one a line,
+# from `sealchain bench --save-envelopes`) once (scripts/wrk-replay.lua),
+# for at most SECONDS, its report (with latency percentiles) into OUT; sets
+# REPLAY_PID. wrk runs its whole duration even when every thread is done:
+# stop it with SIGINT (it then prints its report) once every envelope is
+# stored.
+start_replay() {
+    SEALCHAIN_ENVELOPES="$1" SEALCHAIN_WRK_THREADS="$2" \
+        wrk -t "$2" -c "$3" -d "${4}s" --latency --timeout 10s \
+        -s scripts/wrk-replay.lua "$5/v1/messages" >"$6" &
+    # shellcheck disable=SC2034
+    REPLAY_PID=$!
+}

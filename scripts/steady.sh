@@ -45,10 +45,7 @@ CONNECTIONS=64
 THREADS=2
 
 say() { echo "steady: $*" >&2; }
-if ! command -v wrk >/dev/null 2>&1; then
-    say "installing wrk"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
-fi
+need_wrk
 # STEADY_SKIP_BUILD, STEADY_NODE_BIN: see release_binaries in measure.sh.
 release_binaries STEADY
 eval "$(scripts/test-postgres.sh)"
@@ -83,10 +80,8 @@ say "prewarming the messages indexes, then CHECKPOINT"
 prewarm_message_indexes "$URL"
 sql "CHECKPOINT" >/dev/null
 
-SEALCHAIN_ENVELOPES="$WORK/envelopes.jsonl" SEALCHAIN_WRK_THREADS="$THREADS" \
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d 3600s --timeout 10s \
-    -s scripts/wrk-replay.lua "$NODE/v1/messages" >"$WORK/wrk.txt" &
-WRK_PID=$!
+start_replay "$WORK/envelopes.jsonl" "$THREADS" "$CONNECTIONS" 3600 "$NODE" "$WORK/wrk.txt"
+WRK_PID=$REPLAY_PID
 # The sampler: one row a window until every envelope is stored (or the
 # count stops moving for three windows), then the summaries.
 python3 - "$URL" "$DB" "$NODE_PID" "$MESSAGES" "$WINDOW" "$TICK" "$WRK_PID" <<'EOF'
@@ -129,18 +124,29 @@ def cpu(a, b, kind):
     # A process that started within the window counts whole.
     return sum(t - a[kind].get(pid, 0) for pid, t in b[kind].items())
 
-def row(a, b):
-    n = max(b["seq"] - a["seq"], 1)
-    us = lambda t: t * 1e6 / tick / n
-    records, fpi, wal = (y - x for x, y in zip(a["wal"], b["wal"]))
-    return (f"{n / (b['t'] - a['t']):8.0f} {us(b['node'] - a['node']):7.1f} {us(cpu(a, b, 'backend')):7.1f} "
-            f"{us(cpu(a, b, 'vacuum')):7.1f} {us(cpu(a, b, 'shared')):7.1f} {records / n:7.2f} {fpi / n:6.3f} {wal / n:7.0f}")
+KEYS = ("seconds", "messages", "node", "backend", "vacuum", "shared", "records", "fpi", "wal")
+
+def delta(a, b):
+    """What one window cost, in seconds, messages, ticks and WAL counts."""
+    return dict(zip(KEYS, (b["t"] - a["t"], b["seq"] - a["seq"], b["node"] - a["node"], cpu(a, b, "backend"),
+                           cpu(a, b, "vacuum"), cpu(a, b, "shared"),
+                           *(y - x for x, y in zip(a["wal"], b["wal"])))))
+
+def total_of(windows):
+    """The windows summed: a process that lived within one window counts."""
+    return {k: sum(w[k] for w in windows) for k in KEYS}
+
+def row(d):
+    n = max(d["messages"], 1)
+    us = lambda k: d[k] * 1e6 / tick / n
+    return (f"{n / d['seconds']:8.0f} {us('node'):7.1f} {us('backend'):7.1f} {us('vacuum'):7.1f} "
+            f"{us('shared'):7.1f} {d['records'] / n:7.2f} {d['fpi'] / n:6.3f} {d['wal'] / n:7.0f}")
 
 header = "    time     chain    msg/s  node µs   pg µs  vacuum  shared  records   FPIs   WAL B  (per message)"
 first = sample()
 start = first["seq"]
 print(header, flush=True)
-samples, still = [first], 0
+samples, windows, still = [first], [], 0
 while True:
     # The window ends early when the last envelope is stored, so that the
     # last row and the summaries do not count the time after it.
@@ -150,20 +156,21 @@ while True:
         if int(psql("SELECT next_seq FROM chain_state")[0]) - start >= total:
             break
     s = sample()
-    a = samples[-1]
+    windows.append(delta(samples[-1], s))
     samples.append(s)
-    if s["seq"] > a["seq"]:
+    if windows[-1]["messages"] > 0:
         still = 0
-        print(f"{s['t'] - first['t']:7.0f}s {s['seq']:9d} {row(a, s)}", flush=True)
+        print(f"{s['t'] - first['t']:7.0f}s {s['seq']:9d} {row(windows[-1])}", flush=True)
     else:
         still += 1
     if s["seq"] - start >= total or still >= 3:
         break
 os.kill(wrk_pid, 2)
-print(f"whole run          {row(first, samples[-1])}")
-later = [s for s in samples if s["t"] - first["t"] >= 30]
-if len(later) >= 2:
-    print(f"after 30 s         {row(later[0], later[-1])}")
+print(f"whole run          {row(total_of(windows))}")
+# The windows that start 30 s or more after the first sample.
+later = [w for w, s in zip(windows, samples) if s["t"] - first["t"] >= 30]
+if later:
+    print(f"after 30 s         {row(total_of(later))}")
 EOF
 wait "$WRK_PID" 2>/dev/null || true
 WRK_PID=""
