@@ -173,6 +173,7 @@ EOF
 }
 
 say "machine: $CORES cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "Postgres: $(pg_settings "$ADMIN_URL")"
 # The floor is measured before and after each load, and each load is
 # divided by the mean of the two: the speed of a shared virtual machine's
 # cores drifts (by 10-25 % within minutes, seen here), and a floor taken

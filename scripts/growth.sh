@@ -64,9 +64,7 @@ sql() { psql -At "$URL" -c "$1"; }
 now() { date +%s.%N; }
 
 messages="$(sql "SELECT next_seq FROM chain_state")"
-settings="$(sql "SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
-    WHERE name IN ('shared_buffers', 'checkpoint_timeout', 'max_wal_size', 'wal_compression', 'synchronous_commit',
-    'huge_pages')")"
+settings="$(pg_settings "$URL")"
 say "chain $DB: $messages messages"
 
 # 1. start-up

@@ -35,6 +35,17 @@ cpu_ticks() {
 # DB (the node's pool, the writer), for cpu_ticks; needs TEST_DATABASE_URL.
 db_backends() { psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1'"; }
 
+# pg_settings URL: one line of the server's settings that the figures
+# depend on, and the machine's huge pages (huge_pages = try falls back to
+# ordinary pages without a word; those in use are HugePages_Total -
+# HugePages_Free).
+pg_settings() {
+    psql -At "$1" -c "SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
+        WHERE name IN ('shared_buffers', 'checkpoint_timeout', 'max_wal_size', 'wal_compression',
+        'synchronous_commit', 'huge_pages')" | tr -d '\n'
+    awk '/^HugePages_(Total|Free)/ {printf "; %s %s", $1, $2} END {print ""}' /proc/meminfo
+}
+
 # prewarm_message_indexes URL: loads the indexes of the messages table in
 # the database at URL into shared_buffers (pg_prewarm), as a node that has
 # been running holds the pages it inserts into; right after a seed or a

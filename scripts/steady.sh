@@ -69,11 +69,7 @@ NODE_PID=$!
 wait_ready "$NODE" "$NODE_PID" "$WORK/node.log"
 
 say "chain $DB: $(sql "SELECT next_seq FROM chain_state") messages; sealing $MESSAGES envelopes"
-# huge_pages = try falls back to ordinary pages without a word; the
-# server's huge pages in use are HugePages_Total - HugePages_Free.
-say "Postgres: $(sql "SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
-    WHERE name IN ('shared_buffers', 'checkpoint_timeout', 'max_wal_size', 'wal_compression', 'huge_pages')"); \
-$(awk '/^HugePages_(Total|Free)/ {printf "%s %s ", $1, $2}' /proc/meminfo)"
+say "Postgres: $(pg_settings "$URL")"
 "$CLI_BIN" --node "$NODE" --no-pin --data-dir "$WORK/data" bench --messages "$MESSAGES" --clients 100 \
     --save-envelopes "$WORK/envelopes.jsonl" >&2
 say "prewarming the messages indexes, then CHECKPOINT"
