@@ -24,9 +24,9 @@
 #    one row: messages/s; CPU time per message of the node, of the
 #    database's Postgres backends, of its autovacuum workers and of the
 #    server's shared processes (WAL writer, checkpointer, background
-#    writer); and per message the
-#    WAL records, full-page images and WAL bytes (pg_stat_wal, which counts
-#    the whole server: run nothing else on it meanwhile);
+#    writer); and per message the WAL records, full-page images and WAL
+#    bytes (pg_stat_wal, which counts the whole server: run nothing else
+#    on it meanwhile);
 # 5. ends with the same figures over the whole run and over the windows
 #    after the first half minute.
 #
@@ -120,17 +120,17 @@ def cpu(a, b, kind):
     # A process that started within the window counts whole.
     return sum(t - a[kind].get(pid, 0) for pid, t in b[kind].items())
 
-KEYS = ("seconds", "messages", "node", "backend", "vacuum", "shared", "records", "fpi", "wal")
+FIELDS = ("seconds", "messages", "node", "backend", "vacuum", "shared", "records", "fpi", "wal")
 
 def delta(a, b):
     """What one window cost, in seconds, messages, ticks and WAL counts."""
-    return dict(zip(KEYS, (b["t"] - a["t"], b["seq"] - a["seq"], b["node"] - a["node"], cpu(a, b, "backend"),
+    return dict(zip(FIELDS, (b["t"] - a["t"], b["seq"] - a["seq"], b["node"] - a["node"], cpu(a, b, "backend"),
                            cpu(a, b, "vacuum"), cpu(a, b, "shared"),
                            *(y - x for x, y in zip(a["wal"], b["wal"])))))
 
 def total_of(windows):
     """The windows summed: a process that lived within one window counts."""
-    return {k: sum(w[k] for w in windows) for k in KEYS}
+    return {k: sum(w[k] for w in windows) for k in FIELDS}
 
 def row(d):
     n = max(d["messages"], 1)
@@ -145,8 +145,13 @@ print(header, flush=True)
 samples, windows, still = [first], [], 0
 while True:
     # The window ends early when the last envelope is stored, so that the
-    # last row and the summaries do not count the time after it.
+    # last row and the summaries do not count the time after it. The count
+    # is polled only when the last window's pace would finish within this
+    # one: each poll is a psql process on the machine being measured.
     deadline = samples[-1]["t"] + window
+    stored = samples[-1]["seq"] - start
+    if windows and stored + 1.5 * windows[-1]["messages"] < total:
+        time.sleep(window)
     while time.monotonic() < deadline:
         time.sleep(0.5)
         if int(psql("SELECT next_seq FROM chain_state")[0]) - start >= total:
