@@ -4,6 +4,7 @@
 #     scripts/bench.sh                 # 150,000 envelopes replayed by wrk, then sealchain bench
 #     BENCH_MESSAGES=100000 BENCH_SECONDS=10 scripts/bench.sh
 #     BENCH_NODE_BIN=/path/to/old/sealchain-node BENCH_SKIP_BUILD=1 scripts/bench.sh
+#     BENCH_ROUNDS=5 scripts/bench.sh  # five open and five allowlist loads, and their medians
 #
 # 1. builds the release binaries and starts a local PostgreSQL
 #    (scripts/test-postgres.sh);
@@ -18,9 +19,14 @@
 #    checkpointer, ...) and the server's WAL counters (pg_stat_wal) before
 #    and after;
 # 4. prints accepted/s, p50/p99, node and Postgres CPU per accepted message
-#    divided by the floor, the WAL records, full-page images and bytes per
-#    message, and the floor-bound maximum for the cores the node had;
+#    divided by the floor, the least the node could cost (the floor and
+#    its kernel time), the writer's mean batch, the WAL records, full-page
+#    images and bytes per message, and the floor-bound maximum for the
+#    cores the node had;
 # 5. does it again with --client-policy allowlist (every client registered);
+#    steps 3-5 run BENCH_ROUNDS times (default 1), each load on a fresh
+#    database, and with more than one round the median and range of each
+#    ratio over the loads close the report;
 # 6. runs `sealchain bench --messages BENCH_CHECK_MESSAGES --concurrency 64`
 #    (p99, zero errors, every receipt checked) and reports the storage per
 #    message.
@@ -39,6 +45,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 THREADS="${BENCH_WRK_THREADS:-2}"
 CLIENTS="${BENCH_CLIENTS:-100}"
 CHECK_MESSAGES="${BENCH_CHECK_MESSAGES:-200000}"
+ROUNDS="${BENCH_ROUNDS:-1}"
 TOKEN="bench-admin-token-0123456789"
 
 say() { echo "bench: $*" >&2; }
@@ -55,10 +62,13 @@ WORK="${BENCH_WORK:-$(mktemp -d)}"
 mkdir -p "$WORK"
 NODE_PID=""
 DATABASES=()
+# drop_database DB: a bench database (each round's loads start on fresh
+# ones; whatever is left is dropped on exit).
+drop_database() { psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null; }
 cleanup() {
     [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
     for db in "${DATABASES[@]}"; do
-        psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+        drop_database "$db" 2>/dev/null || true
     done
     [ -n "${BENCH_WORK:-}" ] || rm -rf "$WORK"
 }
@@ -109,11 +119,18 @@ stored() { psql -At "$BASE_URL/$1" -c "SELECT next_seq FROM chain_state"; }
 # The server's WAL records, full-page images and bytes so far (the whole
 # server: nothing else runs on it during a load).
 wal_counters() { psql -At -F ' ' "$ADMIN_URL" -c "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"; }
+# The writer's batches so far: messages in them, and their number (the
+# node's batch-size histogram at /metrics).
+batch_counters() {
+    curl -fs "$NODE_URL/metrics" | awk '$1 == "sealchain_writer_batch_size_sum" {s = $2}
+        $1 == "sealchain_writer_batch_size_count" {c = $2} END {print s + 0, c + 0}'
+}
 
-# load DB LABEL: replays the envelopes with wrk and prints one JSON line.
+# load DB LABEL: replays the envelopes with wrk, stops the node and prints
+# one JSON line.
 load() {
     local db="$1" label="$2"
-    local pg shared before_seq node0 nsys0 pg0 sh0 t0 node1 nsys1 pg1 sh1 t1 after_seq
+    local pg shared before_seq node0 nsys0 pg0 sh0 t0 node1 nsys1 pg1 sh1 t1 after_seq wal0 wal1 batches0 batches1
     pg="$(pg_pids "$db" | tr '\n' ' ')"
     shared="$(pg_shared_pids | tr '\n' ' ')"
     before_seq="$(stored "$db")"
@@ -122,6 +139,7 @@ load() {
     # and not the other would weigh on its Postgres figure alone.
     psql -q "$ADMIN_URL" -c "CHECKPOINT"
     wal0="$(wal_counters)"
+    batches0="$(batch_counters)"
     # shellcheck disable=SC2086
     { nsys0="$(sys_ticks "$NODE_PID")"; node0="$(cpu_ticks "$NODE_PID")"; pg0="$(cpu_ticks $pg)"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
     # wrk is stopped once every envelope is stored, or when the count
@@ -142,13 +160,23 @@ load() {
     # shellcheck disable=SC2086
     { t1="$(date +%s.%N)"; node1="$(cpu_ticks "$NODE_PID")"; nsys1="$(sys_ticks "$NODE_PID")"; pg1="$(cpu_ticks $pg)"; sh1="$(cpu_ticks $shared)"; }
     after_seq="$(stored "$db")"
-    wal1="$(wal_counters)"
+    batches1="$(batch_counters)"
     # The ingest's own duration: first to last receive time of the run.
     local span_ms
     span_ms="$(psql -At "$BASE_URL/$db" -c "SELECT max(received_at) - min(received_at) FROM messages \
         WHERE seq >= $before_seq")"
     local rss
     rss="$(awk '/VmRSS/ {print $2}' "/proc/$NODE_PID/status")"
+    # A busy backend reports its WAL counters to pg_stat_wal at most once a
+    # second, and the rest when it has been idle for 10 s or exits: the
+    # writer's last second would be missing. So the node stops here, and
+    # its backends' exit reports everything they wrote.
+    stop_node
+    for _ in $(seq 1 100); do
+        [ -z "$(pg_pids "$db")" ] && break
+        sleep 0.05
+    done
+    wal1="$(wal_counters)"
     python3 - "$WORK/wrk-$label.txt" <<EOF
 import json, re, sys
 text = open(sys.argv[1]).read()
@@ -168,6 +196,7 @@ print(json.dumps({
     "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": ($pg1 - $pg0) / $TICK,
     "pg_shared_cpu_s": ($sh1 - $sh0) / $TICK, "wall_s": $t1 - $t0, "node_rss_kb": $rss,
     "wal": [b - a for a, b in zip(map(int, "$wal0".split()), map(int, "$wal1".split()))],
+    "batches": [b - a for a, b in zip(map(float, "$batches0".split()), map(float, "$batches1".split()))],
 }))
 EOF
 }
@@ -184,25 +213,30 @@ floor() {
 }
 floor 0
 
-say "open policy: sealing $MESSAGES envelopes from $CLIENTS clients (before any timing)"
-start_node "sealchain_bench_open_$$"
-"$CLI_BIN" --node "$NODE_URL" --no-pin bench --messages "$MESSAGES" --clients "$CLIENTS" \
-    --save-envelopes "$WORK/envelopes.jsonl" >&2
-say "open policy: replaying them with wrk ($THREADS threads, $CONNECTIONS connections)"
-load "sealchain_bench_open_$$" open >"$WORK/open.json"
-stop_node
-floor 1
+for round in $(seq 1 "$ROUNDS"); do
+    say "round $round of $ROUNDS"
+    start_node "sealchain_bench_open_${round}_$$"
+    if [ "$round" = 1 ]; then
+        say "open policy: sealing $MESSAGES envelopes from $CLIENTS clients (before any timing)"
+        "$CLI_BIN" --node "$NODE_URL" --no-pin bench --messages "$MESSAGES" --clients "$CLIENTS" \
+            --save-envelopes "$WORK/envelopes.jsonl" >&2
+    fi
+    say "open policy: replaying them with wrk ($THREADS threads, $CONNECTIONS connections)"
+    load "sealchain_bench_open_${round}_$$" open >"$WORK/open-$round.json"
+    drop_database "sealchain_bench_open_${round}_$$"
+    floor "$((2 * round - 1))"
 
-say "allowlist policy: the same envelopes, every client registered"
-start_node "sealchain_bench_allow_$$" --client-policy allowlist --admin-token "$TOKEN"
-while read -r id; do
-    curl -fs -o /dev/null -X POST "$NODE_URL/v1/clients" -H "Authorization: Bearer $TOKEN" \
-        -H 'Content-Type: application/json' -d "{\"client_id\":\"$id\"}"
-done <"$WORK/envelopes.jsonl.clients"
-# The same node keys, so the saved envelopes are sealed to this node too.
-load "sealchain_bench_allow_$$" allowlist >"$WORK/allowlist.json"
-stop_node
-floor 2
+    say "allowlist policy: the same envelopes, every client registered"
+    start_node "sealchain_bench_allow_${round}_$$" --client-policy allowlist --admin-token "$TOKEN"
+    while read -r id; do
+        curl -fs -o /dev/null -X POST "$NODE_URL/v1/clients" -H "Authorization: Bearer $TOKEN" \
+            -H 'Content-Type: application/json' -d "{\"client_id\":\"$id\"}"
+    done <"$WORK/envelopes.jsonl.clients"
+    # The same node keys, so the saved envelopes are sealed to this node too.
+    load "sealchain_bench_allow_${round}_$$" allowlist >"$WORK/allowlist-$round.json"
+    drop_database "sealchain_bench_allow_${round}_$$"
+    floor "$((2 * round))"
+done
 
 say "sealchain bench --messages $CHECK_MESSAGES --concurrency 64 (receipts checked)"
 start_node "sealchain_bench_check_$$"
@@ -215,41 +249,64 @@ psql -At "$BASE_URL/$STORAGE_DB" -F ' ' -c "SELECT c.relname, pg_table_size(c.oi
 MESSAGES_STORED="$(stored "$STORAGE_DB")"
 stop_node
 
-python3 - "$WORK" "$CORES" "$MESSAGES_STORED" <<'EOF'
-import json, sys
-work, cores, stored = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-floors = [json.load(open(f"{work}/floor{i}.json")) for i in range(3)]
+python3 - "$WORK" "$CORES" "$MESSAGES_STORED" "$ROUNDS" <<'EOF'
+import json, statistics, sys
+work, cores, stored, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+loads = [(r, label) for r in range(1, rounds + 1) for label in ("open", "allowlist")]
+floors = [json.load(open(f"{work}/floor{i}.json")) for i in range(len(loads) + 1)]
 for i, floor in enumerate(floors):
-    when = ("before the open-policy load", "between the loads", "after the allowlist load")[i]
+    when = "before the first load" if i == 0 else f"after the {loads[i - 1][1]} load of round {loads[i - 1][0]}"
     print(f"floor        {floor['floor_us']:.1f} µs CPU per message on one core {when} (HPKE open "
           f"{floor['open_us']:.1f}, strict verify {floor['verify_us']:.1f}, receipt sign {floor['sign_us']:.1f}); "
           f"{floor['with_parsing_us']:.1f} µs with parsing")
 runs = {}
-for i, label in enumerate(("open", "allowlist")):
+for i, (round_, label) in enumerate(loads):
     f = (floors[i]["floor_us"] + floors[i + 1]["floor_us"]) / 2
-    r = json.load(open(f"{work}/{label}.json"))
-    runs[label] = r
+    r = json.load(open(f"{work}/{label}-{round_}.json"))
+    runs[round_, label] = r
     n = max(r["accepted"], 1)
     rate = r["accepted"] / r["seconds"]
     node_us = r["node_cpu_s"] * 1e6 / n
     pg_us = r["pg_cpu_s"] * 1e6 / n
     shared_us = r["pg_shared_cpu_s"] * 1e6 / n
     node_cores = r["node_cpu_s"] / r["seconds"]
-    print(f"\n[{label}] wrk replay, {r['accepted']} accepted in {r['seconds']:.2f} s (first to last receive time): {rate:.0f} messages/s, "
+    print(f"\n[{label}, round {round_}] wrk replay, {r['accepted']} accepted in {r['seconds']:.2f} s (first to last receive time): {rate:.0f} messages/s, "
           f"errors {r['errors']}, latency p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
     print(f"  floor         {f:.1f} µs, the mean of the floors before and after this load")
     sys_us = r.get("node_sys_s", 0) * 1e6 / n
     print(f"  node CPU      {node_us:.1f} µs per accepted message = {node_us / f:.2f} × floor, of which "
           f"{sys_us:.1f} µs in the kernel ({node_cores:.2f} cores busy on average, RSS {r['node_rss_kb'] / 1024:.0f} MB)")
+    # The node does the floor's cryptography in user space; its kernel time
+    # (the sockets, the wake-ups) comes on top whatever the rest costs.
+    print(f"  node at least {(f + sys_us) / f:.2f} × floor: the floor and the node's kernel time alone")
     print(f"  Postgres CPU  {pg_us:.1f} µs per message = {pg_us / f:.2f} × floor in the bench database's backends; "
           f"+ {shared_us:.1f} µs ({shared_us / f:.2f} × floor) in the server's shared processes")
     records, fpi, wal = r["wal"]
+    batched, batches = r["batches"]
+    print(f"  writer        {batches:.0f} batches of {batched / max(batches, 1):.1f} messages on average")
     print(f"  WAL           {records / n:.2f} records, {fpi / n:.3f} full-page images, {wal / n:.0f} bytes per message")
     print(f"  floor bound   {cores * 1e6 / f:.0f} messages/s on {cores} cores; {node_cores * 1e6 / f:.0f} on the "
           f"{node_cores:.2f} cores the node had: accepted/s is {100 * rate * f / (node_cores * 1e6):.0f} % of it")
-o, a = runs["open"], runs["allowlist"]
-print(f"\nallowlist / open: {100 * (a['accepted'] / a['seconds']) / (o['accepted'] / o['seconds']):.0f} % of the rate, "
-      f"{100 * (a['node_cpu_s'] / max(a['accepted'], 1)) / (o['node_cpu_s'] / max(o['accepted'], 1)):.0f} % of the node CPU per message")
+    r.update(floor_us=f, node_x=node_us / f, pg_x=pg_us / f, rate=rate)
+print()
+for round_ in range(1, rounds + 1):
+    o, a = runs[round_, "open"], runs[round_, "allowlist"]
+    a["rate_ratio"] = a["rate"] / o["rate"]
+    print(f"allowlist / open, round {round_}: {100 * a['rate_ratio']:.0f} % of the rate, "
+          f"{100 * (a['node_cpu_s'] / max(a['accepted'], 1)) / (o['node_cpu_s'] / max(o['accepted'], 1)):.0f} % of the node CPU per message")
+if rounds > 1:
+    # One load on a shared machine can fall in a slow spell (its CPU per
+    # message 15-30 % above its neighbours'); the median of the rounds is
+    # the figure that one such spell does not move.
+    def spread(values, fmt):
+        return f"median {fmt(statistics.median(values))} ({fmt(min(values))}–{fmt(max(values))})"
+    ratio = lambda v: f"{v:.2f} ×"
+    print(f"\nover {rounds} rounds ({2 * rounds} loads):")
+    print(f"  node CPU      {spread([r['node_x'] for r in runs.values()], ratio)} the floor")
+    print(f"  Postgres CPU  {spread([r['pg_x'] for r in runs.values()], ratio)} the floor; "
+          f"{sum(r['pg_x'] <= 0.4 for r in runs.values())} of {2 * rounds} loads at or under 0.4 ×")
+    print(f"  allowlist     {spread([runs[k, 'allowlist']['rate_ratio'] for k in range(1, rounds + 1)], lambda v: f'{100 * v:.0f} %')} "
+          f"of open's rate")
 try:
     c = json.load(open(f"{work}/check.json"))
     l = c["latency_ms"]
