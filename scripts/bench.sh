@@ -86,10 +86,19 @@ sys_ticks() {
     echo "${13}"
 }
 
-# Postgres processes: the backends of database $1, and the server's shared
-# processes (which also work for every other database on the server).
-pg_pids() {
-    psql -At "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1' AND pid <> pg_backend_pid()"
+# Postgres processes: the backends of database $1 (with their CPU ticks),
+# and the server's shared processes (which also work for every other
+# database on the server).
+#
+# backend_ticks DB: "pid:ticks" of each backend of database $1 now. A load
+# sums them over the backends alive at its end: the node's pool opens
+# connections as it needs them, and the writer's may be one it opened
+# after the load began.
+backend_ticks() {
+    local pid
+    for pid in $(db_backends "$1"); do
+        echo -n "$pid:$(cpu_ticks "$pid") "
+    done
 }
 pg_shared_pids() {
     psql -At "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE backend_type IN \
@@ -130,8 +139,7 @@ batch_counters() {
 # one JSON line.
 load() {
     local db="$1" label="$2"
-    local pg shared before_seq node0 nsys0 pg0 sh0 t0 node1 nsys1 pg1 sh1 t1 after_seq wal0 wal1 batches0 batches1
-    pg="$(pg_pids "$db" | tr '\n' ' ')"
+    local shared before_seq node0 nsys0 pg0 sh0 t0 node1 nsys1 pg1 sh1 t1 after_seq wal0 wal1 batches0 batches1
     shared="$(pg_shared_pids | tr '\n' ' ')"
     before_seq="$(stored "$db")"
     # Every load starts from a checkpoint: the first change to a page after
@@ -141,7 +149,7 @@ load() {
     wal0="$(wal_counters)"
     batches0="$(batch_counters)"
     # shellcheck disable=SC2086
-    { nsys0="$(sys_ticks "$NODE_PID")"; node0="$(cpu_ticks "$NODE_PID")"; pg0="$(cpu_ticks $pg)"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
+    { nsys0="$(sys_ticks "$NODE_PID")"; node0="$(cpu_ticks "$NODE_PID")"; pg0="$(backend_ticks "$db")"; sh0="$(cpu_ticks $shared)"; t0="$(date +%s.%N)"; }
     # wrk is stopped once every envelope is stored, or when the count
     # stops moving.
     start_replay "$WORK/envelopes.jsonl" "$THREADS" "$CONNECTIONS" "$SECONDS_MAX" "$NODE_URL" \
@@ -158,7 +166,7 @@ load() {
     kill -INT "$wrk_pid" 2>/dev/null || true
     wait "$wrk_pid" || true
     # shellcheck disable=SC2086
-    { t1="$(date +%s.%N)"; node1="$(cpu_ticks "$NODE_PID")"; nsys1="$(sys_ticks "$NODE_PID")"; pg1="$(cpu_ticks $pg)"; sh1="$(cpu_ticks $shared)"; }
+    { t1="$(date +%s.%N)"; node1="$(cpu_ticks "$NODE_PID")"; nsys1="$(sys_ticks "$NODE_PID")"; pg1="$(backend_ticks "$db")"; sh1="$(cpu_ticks $shared)"; }
     after_seq="$(stored "$db")"
     batches1="$(batch_counters)"
     # The ingest's own duration: first to last receive time of the run.
@@ -173,7 +181,7 @@ load() {
     # its backends' exit reports everything they wrote.
     stop_node
     for _ in $(seq 1 100); do
-        [ -z "$(pg_pids "$db")" ] && break
+        [ -z "$(db_backends "$db")" ] && break
         sleep 0.05
     done
     wal1="$(wal_counters)"
@@ -185,6 +193,12 @@ def latency(p):
     if not m: return None
     v, unit = float(m.group(1)), m.group(2)
     return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+def backend_seconds(before, after):
+    # Every backend alive at the end, from its ticks at the start, or from
+    # its birth if it connected during the load.
+    start = dict(map(int, pair.split(":")) for pair in before.split())
+    end = dict(map(int, pair.split(":")) for pair in after.split())
+    return sum(ticks - start.get(pid, 0) for pid, ticks in end.items()) / $TICK
 errors = 0
 for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
     m = re.search(pattern, text)
@@ -193,7 +207,7 @@ secs = max(${span_ms:-0}, 1) / 1000
 print(json.dumps({
     "label": "$label", "accepted": $after_seq - $before_seq, "seconds": secs,
     "p50_ms": latency(50), "p99_ms": latency(99), "errors": errors,
-    "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": ($pg1 - $pg0) / $TICK,
+    "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": backend_seconds("$pg0", "$pg1"),
     "pg_shared_cpu_s": ($sh1 - $sh0) / $TICK, "wall_s": $t1 - $t0, "node_rss_kb": $rss,
     "wal": [b - a for a, b in zip(map(int, "$wal0".split()), map(int, "$wal1".split()))],
     "batches": [b - a for a, b in zip(map(float, "$batches0".split()), map(float, "$batches1".split()))],
