@@ -20,9 +20,9 @@
 #    and after;
 # 4. prints accepted/s, p50/p99, node and Postgres CPU per accepted message
 #    divided by the floor, the least the node could cost (the floor with
-#    the parsing, and its kernel time), the writer's mean batch, the WAL records, full-page
-#    images and bytes per message, and the floor-bound maximum for the
-#    cores the node had;
+#    the parsing, and its kernel time), the writer's mean batch, the WAL
+#    records, full-page images and bytes per message, and the floor-bound
+#    maximum for the cores the node had;
 # 5. does it again with --client-policy allowlist (every client registered);
 #    steps 3-5 run BENCH_ROUNDS times (default 1), each load on a fresh
 #    database, and with more than one round the median and range of each
@@ -86,20 +86,18 @@ sys_ticks() {
     echo "${13}"
 }
 
-# Postgres processes: the backends of database $1 (with their CPU ticks),
-# and the server's shared processes (which also work for every other
-# database on the server).
-#
-# backend_ticks DB: "pid:ticks" of each backend of database $1 now. A load
-# sums them over the backends alive at its end: the node's pool opens
-# connections as it needs them, and the writer's may be one it opened
-# after the load began.
+# backend_ticks DB: "pid:ticks" of each Postgres backend of database DB
+# now. A load sums them over the backends alive at its end: the node's
+# pool opens connections as it needs them, and the writer's may be one it
+# opened after the load began.
 backend_ticks() {
     local pid
     for pid in $(db_backends "$1"); do
         echo -n "$pid:$(cpu_ticks "$pid") "
     done
 }
+# The server's shared processes (which also work for every other database
+# on the server).
 pg_shared_pids() {
     psql -At "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE backend_type IN \
         ('walwriter', 'checkpointer', 'background writer', 'autovacuum launcher', 'walsender', \
@@ -236,7 +234,7 @@ for round in $(seq 1 "$ROUNDS"); do
             --save-envelopes "$WORK/envelopes.jsonl" >&2
     fi
     say "open policy: replaying them with wrk ($THREADS threads, $CONNECTIONS connections)"
-    load "sealchain_bench_open_${round}_$$" open >"$WORK/open-$round.json"
+    load "sealchain_bench_open_${round}_$$" "open-$round" >"$WORK/open-$round.json"
     drop_database "sealchain_bench_open_${round}_$$"
     floor "$((2 * round - 1))"
 
@@ -247,7 +245,7 @@ for round in $(seq 1 "$ROUNDS"); do
             -H 'Content-Type: application/json' -d "{\"client_id\":\"$id\"}"
     done <"$WORK/envelopes.jsonl.clients"
     # The same node keys, so the saved envelopes are sealed to this node too.
-    load "sealchain_bench_allow_${round}_$$" allowlist >"$WORK/allowlist-$round.json"
+    load "sealchain_bench_allow_${round}_$$" "allowlist-$round" >"$WORK/allowlist-$round.json"
     drop_database "sealchain_bench_allow_${round}_$$"
     floor "$((2 * round))"
 done
