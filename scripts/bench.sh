@@ -86,16 +86,6 @@ sys_ticks() {
     echo "${13}"
 }
 
-# backend_ticks DB: "pid:ticks" of each Postgres backend of database DB
-# now. A load sums them over the backends alive at its end: the node's
-# pool opens connections as it needs them, and the writer's may be one it
-# opened after the load began.
-backend_ticks() {
-    local pid
-    for pid in $(db_backends "$1"); do
-        echo -n "$pid:$(cpu_ticks "$pid") "
-    done
-}
 # The server's shared processes (which also work for every other database
 # on the server).
 pg_shared_pids() {
@@ -191,12 +181,6 @@ def latency(p):
     if not m: return None
     v, unit = float(m.group(1)), m.group(2)
     return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-def backend_seconds(before, after):
-    # Every backend alive at the end, from its ticks at the start, or from
-    # its birth if it connected during the load.
-    start = dict(map(int, pair.split(":")) for pair in before.split())
-    end = dict(map(int, pair.split(":")) for pair in after.split())
-    return sum(ticks - start.get(pid, 0) for pid, ticks in end.items()) / $TICK
 errors = 0
 for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
     m = re.search(pattern, text)
@@ -205,7 +189,7 @@ secs = max(${span_ms:-0}, 1) / 1000
 print(json.dumps({
     "label": "$label", "accepted": $after_seq - $before_seq, "seconds": secs,
     "p50_ms": latency(50), "p99_ms": latency(99), "errors": errors,
-    "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": backend_seconds("$pg0", "$pg1"),
+    "node_cpu_s": ($node1 - $node0) / $TICK, "node_sys_s": ($nsys1 - $nsys0) / $TICK, "pg_cpu_s": $(ticks_since "$pg0" "$pg1") / $TICK,
     "pg_shared_cpu_s": ($sh1 - $sh0) / $TICK, "wall_s": $t1 - $t0, "node_rss_kb": $rss,
     "wal": [b - a for a, b in zip(map(int, "$wal0".split()), map(int, "$wal1".split()))],
     "batches": [b - a for a, b in zip(map(float, "$batches0".split()), map(float, "$batches1".split()))],

@@ -86,14 +86,10 @@ if [ "$PREWARM" = 1 ]; then
     prewarm_message_indexes "$URL"
 fi
 cpu0="$(cpu_ticks "$NODE_PID")"
-# shellcheck disable=SC2046
-pg0="$(cpu_ticks $(db_backends "$DB"))"
+pg0="$(backend_ticks "$DB")"
 "${CLI[@]}" --json bench --messages "$INGEST" --concurrency 64 --clients 100 >"$WORK/bench.json"
 cpu1="$(cpu_ticks "$NODE_PID")"
-# Backends that started during the load count whole.
-# shellcheck disable=SC2046
-pg1="$(cpu_ticks $(db_backends "$DB"))"
-pg_us="$(echo "($pg1 - $pg0) * 1000000 / $TICK / $INGEST" | bc)"
+pg_us="$(echo "$(ticks_since "$pg0" "$(backend_ticks "$DB")") * 1000000 / $TICK / $INGEST" | bc)"
 rate="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(round(r["accepted_per_second"]))' "$WORK/bench.json")"
 errors="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$WORK/bench.json")"
 node_us="$(echo "($cpu1 - $cpu0) * 1000000 / $TICK / $INGEST" | bc)"

@@ -35,6 +35,28 @@ cpu_ticks() {
 # DB (the node's pool, the writer), for cpu_ticks; needs TEST_DATABASE_URL.
 db_backends() { psql -At "$TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1'"; }
 
+# backend_ticks DB: "pid:ticks" (cpu_ticks) of each backend of database DB
+# now, taken before and after a load for ticks_since.
+backend_ticks() {
+    local pid
+    for pid in $(db_backends "$1"); do
+        echo -n "$pid:$(cpu_ticks "$pid") "
+    done
+}
+
+# ticks_since BEFORE AFTER: the CPU ticks that the backends of AFTER (a
+# backend_ticks at a load's end) spent since BEFORE (one at its start). The
+# node's pool opens connections as it needs them, so a backend that
+# connected during the load counts from its start; one that exited during
+# it is not counted.
+ticks_since() {
+    local -A start=()
+    local pair total=0
+    for pair in $1; do start[${pair%%:*}]="${pair#*:}"; done
+    for pair in $2; do total=$((total + ${pair#*:} - ${start[${pair%%:*}]:-0})); done
+    echo "$total"
+}
+
 # pg_settings URL: one line of the server's settings that the figures
 # depend on, and the machine's huge pages (huge_pages = try falls back to
 # ordinary pages without a word; those in use are HugePages_Total -

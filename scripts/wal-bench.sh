@@ -58,20 +58,18 @@ prewarm_message_indexes "$URL"
 sql "CHECKPOINT" >/dev/null
 lsn0="$(sql "SELECT pg_current_wal_insert_lsn()")"
 cpu0="$(cpu_ticks "$NODE_PID")"
-# shellcheck disable=SC2046
-pg0="$(cpu_ticks $(db_backends "$DB"))"
+pg0="$(backend_ticks "$DB")"
 "$CLI_BIN" --node "$NODE" --no-pin --data-dir "$WORK/data" --timeout 60s --json \
     bench --messages "$MESSAGES" --concurrency 64 --clients "$CLIENTS" >"$WORK/bench.json"
 cpu1="$(cpu_ticks "$NODE_PID")"
-# shellcheck disable=SC2046
-pg1="$(cpu_ticks $(db_backends "$DB"))"
+pg_ticks="$(ticks_since "$pg0" "$(backend_ticks "$DB")")"
 lsn1="$(sql "SELECT pg_current_wal_insert_lsn()")"
 wal_bytes="$(sql "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')")"
 # The "Total" line of --stats: records, their bytes, page-image bytes, all bytes.
 read -r records images < <(waldump "$bin_dir/pg_waldump" -p "$data_dir/pg_wal" -s "$lsn0" -e "$lsn1" --stats \
     | awk '$1 == "Total" { print $2, $5 }')
 
-python3 - "$WORK/bench.json" "$MESSAGES" "$CLIENTS" "$((cpu1 - cpu0))" "$((pg1 - pg0))" "$TICK" \
+python3 - "$WORK/bench.json" "$MESSAGES" "$CLIENTS" "$((cpu1 - cpu0))" "$pg_ticks" "$TICK" \
     "$records" "$images" "$wal_bytes" "$DB" <<'EOF'
 import json, sys
 bench = json.load(open(sys.argv[1]))
